@@ -36,6 +36,7 @@ type Event struct {
 	Kind     Kind          `json:"kind"`
 	Step     string        `json:"step,omitempty"`
 	Message  string        `json:"message,omitempty"`
+	Stderr   bool          `json:"stderr,omitempty"` // Output: the line came from standard error
 	Err      string        `json:"error,omitempty"`
 	Data     []byte        `json:"-"`
 	Current  int64         `json:"current,omitempty"`
