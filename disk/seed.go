@@ -181,11 +181,11 @@ func sortedNames(files map[string][]byte) ([]string, error) {
 func copyFiles(fsys filesystem.FileSystem, names []string, files map[string][]byte) error {
 	for _, name := range names {
 		if dir := path.Dir(name); dir != "." {
-			if err := fsys.Mkdir("/" + dir); err != nil {
+			if err := fsys.Mkdir(dir); err != nil {
 				return fmt.Errorf("failed to create directory %q in seed image: %w", dir, err)
 			}
 		}
-		f, err := fsys.OpenFile("/"+name, os.O_CREATE|os.O_RDWR)
+		f, err := fsys.OpenFile(name, os.O_CREATE|os.O_RDWR)
 		if err != nil {
 			return fmt.Errorf("failed to create %q in seed image: %w", name, err)
 		}
