@@ -18,6 +18,8 @@ import (
 type PlainOptions struct {
 	// Console prints the guest's serial console output, line by line.
 	Console bool
+	// Debug prints debug events, such as QEMU's argv.
+	Debug bool
 	// Location sets the time zone of the timestamps. Nil means time.Local.
 	Location *time.Location
 }
@@ -78,6 +80,10 @@ func (p *Plain) Emit(ev event.Event) {
 			for _, l := range b.console.write(ev.Data) {
 				lines = append(lines, "console: "+l)
 			}
+		}
+	case event.Debug:
+		if p.opts.Debug {
+			lines = plainBody(ev)
 		}
 	case event.Progress:
 		if line, ok := b.progressLine(ev); ok {
@@ -218,6 +224,8 @@ func plainBody(ev event.Event) []string {
 		text = step + artifactText(ev)
 	case event.Info:
 		text = step + joinNonEmpty(": ", ev.Message, ev.Err)
+	case event.Debug:
+		text = "DEBUG: " + step + joinNonEmpty(": ", ev.Message, ev.Err)
 	default:
 		text = step + joinNonEmpty(": ", string(ev.Kind), ev.Message, ev.Err)
 	}
