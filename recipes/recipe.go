@@ -120,7 +120,7 @@ type Provisioner struct {
 
 // Shutdown describes how the guest is stopped.
 type Shutdown struct {
-	Command string   `toml:"command"` // default "poweroff" ("sudo -S poweroff" for non-root users)
+	Command string   `toml:"command"` // default "poweroff" ("sudo -n poweroff" for non-root users)
 	Timeout Duration `toml:"timeout"`
 }
 

@@ -2,13 +2,14 @@ package recipes
 
 import (
 	"fmt"
-	"strconv"
+	"math/big"
+	"regexp"
 	"strings"
 	"time"
 )
 
 // Size is a byte count written in a recipe as "512MiB", "2GiB", "10G" or a
-// plain number of bytes.
+// plain number of bytes. K, M, G and T are binary units, as in qemu-img.
 type Size int64
 
 // Duration is a time.Duration written in a recipe as a Go duration ("90s",
@@ -34,42 +35,50 @@ func (d *Duration) UnmarshalText(b []byte) error {
 // MarshalText formats d as a Go duration string.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
-var sizeUnits = []struct {
-	suffix string
-	factor int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
-	{"K", 1 << 10}, {"M", 1 << 20}, {"G", 1 << 30}, {"T", 1 << 40},
-	{"B", 1},
+var sizeUnits = map[string]int64{
+	"": 1, "B": 1,
+	"K": 1 << 10, "KiB": 1 << 10,
+	"M": 1 << 20, "MiB": 1 << 20,
+	"G": 1 << 30, "GiB": 1 << 30,
+	"T": 1 << 40, "TiB": 1 << 40,
 }
 
-// maxSize is the largest size a recipe may name: 64 TiB, beyond which
-// qemu-img and most file systems give up.
-const maxSize = 64 << 40
+// sizePattern matches a decimal number, optionally with a fraction, and a
+// unit. Signs, exponents and hexadecimal are rejected on purpose.
+var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)$`)
 
-// ParseSize parses "2GiB", "512M" or "1073741824".
+// MaxSize is the largest size a recipe may name: 64 TiB. Sizes beyond it
+// are rejected as typing mistakes before any tool sees them.
+const MaxSize Size = 64 << 40
+
+// ParseSize parses "2GiB", "512M", "1.5GiB" or "1073741824".
 func ParseSize(s string) (Size, error) {
 	s = strings.TrimSpace(s)
-	factor := int64(1)
-	num := s
-	for _, u := range sizeUnits {
-		if strings.HasSuffix(s, u.suffix) {
-			num, factor = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.factor
-			break
+	m := sizePattern.FindStringSubmatch(s)
+	if m == nil {
+		if strings.HasPrefix(s, "-") {
+			return 0, fmt.Errorf("invalid size %q: must not be negative", s)
 		}
-	}
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || num == "" {
 		return 0, fmt.Errorf("invalid size %q: use a number with a unit such as \"512MiB\" or \"10GiB\"", s)
 	}
-	if n <= 0 {
+	factor, ok := sizeUnits[m[2]]
+	if !ok {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q, use B, KiB, MiB, GiB or TiB", s, m[2])
+	}
+
+	// big.Rat keeps the arithmetic exact however many digits are written.
+	n, _ := new(big.Rat).SetString(m[1])
+	n.Mul(n, new(big.Rat).SetInt64(factor))
+	if !n.IsInt() {
+		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
+	}
+	if n.Sign() == 0 {
 		return 0, fmt.Errorf("invalid size %q: must be greater than zero", s)
 	}
-	v := n * float64(factor)
-	if v > maxSize {
-		return 0, fmt.Errorf("invalid size %q: larger than the 64TiB maximum", s)
+	if n.Cmp(new(big.Rat).SetInt64(int64(MaxSize))) > 0 {
+		return 0, fmt.Errorf("invalid size %q: larger than the %s maximum", s, MaxSize)
 	}
-	return Size(v), nil
+	return Size(n.Num().Int64()), nil
 }
 
 // UnmarshalText parses a size string.
@@ -81,6 +90,9 @@ func (s *Size) UnmarshalText(b []byte) error {
 	*s = v
 	return nil
 }
+
+// MarshalText formats s like String.
+func (s Size) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // MiB returns the size in whole mebibytes, rounded up.
 func (s Size) MiB() int64 { return (int64(s) + (1<<20 - 1)) >> 20 }

@@ -1,0 +1,176 @@
+package recipes
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/pelletier/go-toml/v2"
+)
+
+// LoadOptions sets the variable values that override a recipe's defaults.
+// From lowest to highest precedence: the recipe's defaults, BAKE_VAR_name
+// entries in Environ, each file in VarFiles in order, then Vars.
+type LoadOptions struct {
+	// Vars holds name=value pairs from the command line (--var).
+	Vars map[string]string
+	// VarFiles are TOML files of name = "value" pairs (--var-file).
+	VarFiles []string
+	// Environ is the process environment as os.Environ returns it. Only
+	// BAKE_VAR_ entries for declared variables are used.
+	Environ []string
+}
+
+// MaxFileSize is the largest recipe or variable file Load reads.
+const MaxFileSize = 8 << 20
+
+// Load reads the recipe at path, resolves its variables, renders its static
+// fields, applies defaults and validates it. Every problem found is
+// returned at once as an ErrorList.
+func Load(path string, opts LoadOptions) (*Recipe, error) {
+	doc, rerr := readDocument(path, "recipe")
+	if rerr != nil {
+		return nil, ErrorList{rerr}
+	}
+	raw, perr := parseDocument(path, doc)
+	if perr != nil {
+		return nil, ErrorList{perr}
+	}
+
+	errs := newCollector(path, mapPositions(doc))
+	r := &Recipe{}
+	d := &decoder{errs: errs}
+	d.decodeStruct(nil, raw, reflect.ValueOf(r).Elem())
+
+	if err := setLocation(r, path, doc); err != nil {
+		return nil, ErrorList{err}
+	}
+	hasDefault := func(name string) bool {
+		return tableHas(raw, "variables", name, "default")
+	}
+	extra := resolveVariables(r, hasDefault, errs, opts)
+	renderStatic(r, d, errs)
+	applyDefaults(r)
+	checkDynamic(r, errs)
+	validate(r, errs)
+	resolvePaths(r)
+	checkFiles(r, errs)
+	if r.SSH.Password != "" {
+		r.Secrets = appendUnique(r.Secrets, r.SSH.Password)
+	}
+
+	all := append(errs.errs, extra...)
+	if len(all) > 0 {
+		return nil, sorted(all)
+	}
+	return r, nil
+}
+
+// readDocument reads a TOML file and rejects content that is not text:
+// invalid UTF-8 and NUL bytes, which TOML does not allow.
+func readDocument(path, what string) ([]byte, *Error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &Error{File: path, Msg: what + " file not found: check the path", err: err}
+	}
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read %s file: %v", what, err), err: err}
+	}
+	defer f.Close()
+
+	doc, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("cannot read %s file: %v", what, err), err: err}
+	}
+	if len(doc) > MaxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("%s file is larger than %d bytes", what, MaxFileSize)}
+	}
+	if i := bytes.IndexByte(doc, 0); i >= 0 {
+		line, col := lineColumn(doc, i)
+		return nil, &Error{File: path, Line: line, Column: col, Msg: "NUL byte: a TOML file must be text"}
+	}
+	if !utf8.Valid(doc) {
+		line, col := lineColumn(doc, invalidUTF8Offset(doc))
+		return nil, &Error{File: path, Line: line, Column: col, Msg: "invalid UTF-8: save the file as UTF-8"}
+	}
+	return doc, nil
+}
+
+func invalidUTF8Offset(doc []byte) int {
+	for i := 0; i < len(doc); {
+		r, size := utf8.DecodeRune(doc[i:])
+		if r == utf8.RuneError && size == 1 {
+			return i
+		}
+		i += size
+	}
+	return len(doc)
+}
+
+// lineColumn returns the 1-based line and the 1-based column in bytes of
+// offset in doc.
+func lineColumn(doc []byte, offset int) (int, int) {
+	before := doc[:offset]
+	line := bytes.Count(before, []byte("\n")) + 1
+	return line, offset - (bytes.LastIndexByte(before, '\n') + 1) + 1
+}
+
+// parseDocument decodes doc into generic maps, reporting a syntax error
+// with its position.
+func parseDocument(path string, doc []byte) (map[string]any, *Error) {
+	var raw map[string]any
+	err := toml.Unmarshal(doc, &raw)
+	if err == nil {
+		return raw, nil
+	}
+	var de *toml.DecodeError
+	if errors.As(err, &de) {
+		line, col := de.Position()
+		return nil, &Error{
+			File:   path,
+			Line:   line,
+			Column: col,
+			Key:    keyPath(de.Key()).String(),
+			Msg:    "invalid TOML: " + strings.TrimPrefix(de.Error(), "toml: "),
+			err:    err,
+		}
+	}
+	return nil, &Error{File: path, Msg: "invalid TOML: " + err.Error(), err: err}
+}
+
+// setLocation fills Path, Dir and Hash.
+func setLocation(r *Recipe, path string, doc []byte) *Error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return &Error{File: path, Msg: fmt.Sprintf("cannot resolve the recipe path: %v", err), err: err}
+	}
+	sum := sha256.Sum256(doc)
+	r.Path = abs
+	r.Dir = filepath.Dir(abs)
+	r.Hash = hex.EncodeToString(sum[:])
+	return nil
+}
+
+// tableHas reports whether the nested tables of raw contain the key path.
+func tableHas(raw map[string]any, keys ...string) bool {
+	var cur any = raw
+	for _, k := range keys {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return false
+		}
+		if cur, ok = m[k]; !ok {
+			return false
+		}
+	}
+	return true
+}
