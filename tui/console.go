@@ -1,0 +1,252 @@
+package tui
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/vt"
+)
+
+const (
+	// consoleWidth and consoleHeight are the size of the emulated serial
+	// terminal. A guest cannot learn the size of a serial line, so installers
+	// and getty assume 80x24, and the emulator keeps that size whatever the
+	// dashboard's own size is.
+	consoleWidth  = 80
+	consoleHeight = 24
+
+	// defaultScrollback is the number of lines kept above the screen of each
+	// console. The full serial log is written to disk by the pipeline.
+	defaultScrollback = 5000
+
+	// writeChunk bounds the bytes fed to the emulator per lock. A chunk holds
+	// at most writeChunk line feeds, fewer than the emulator's own scrollback
+	// limit, so lines move to the ring before the emulator drops any.
+	writeChunk = 4096
+
+	// maxPending bounds console bytes waiting for the emulator. When a guest
+	// writes faster than the emulator parses, the oldest waiting bytes are
+	// dropped and counted, so memory stays bounded and the UI stays live.
+	maxPending = 4 << 20
+)
+
+// console is one VM's serial console: a VT emulator plus a bounded ring of
+// lines that scrolled off its screen. Writes are queued and parsed on a
+// separate goroutine, so a guest that prints megabytes a second slows neither
+// event ingestion nor rendering.
+type console struct {
+	// mu guards emu, ring and the screen cache.
+	mu          sync.Mutex
+	emu         *vt.Emulator
+	ring        ring[string]
+	screen      []string // rendered screen rows, valid while screenValid
+	screenValid bool
+
+	version atomic.Uint64 // incremented after every parsed chunk
+
+	// qmu guards the write queue and the worker state.
+	qmu      sync.Mutex
+	idle     *sync.Cond
+	queue    [][]byte
+	queued   int
+	dropped  int64
+	working  bool
+	closed   bool
+	reply    func([]byte) // receives terminal replies, such as cursor reports
+	readerUp bool
+}
+
+func newConsole(scrollback int, reply func([]byte)) *console {
+	if scrollback <= 0 {
+		scrollback = defaultScrollback
+	}
+	c := &console{
+		emu:   vt.NewEmulator(consoleWidth, consoleHeight),
+		ring:  newRing[string](scrollback),
+		reply: reply,
+	}
+	c.idle = sync.NewCond(&c.qmu)
+	return c
+}
+
+// Write queues p for the emulator and returns at once. It copies p.
+func (c *console) Write(p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed {
+		return
+	}
+	if !c.readerUp {
+		// The emulator writes replies to queries (cursor position, device
+		// attributes) into a pipe, and that write blocks until read.
+		c.readerUp = true
+		go c.readReplies()
+	}
+
+	c.queue = append(c.queue, append([]byte(nil), p...))
+	c.queued += len(p)
+	for c.queued > maxPending && len(c.queue) > 1 {
+		c.queued -= len(c.queue[0])
+		c.dropped += int64(len(c.queue[0]))
+		c.queue = c.queue[1:]
+	}
+	if !c.working {
+		c.working = true
+		go c.drain()
+	}
+}
+
+// drain feeds queued bytes to the emulator until the queue is empty.
+func (c *console) drain() {
+	for {
+		c.qmu.Lock()
+		if len(c.queue) == 0 || c.closed {
+			c.working = false
+			c.idle.Broadcast()
+			c.qmu.Unlock()
+			return
+		}
+		data := c.queue[0]
+		c.queue = c.queue[1:]
+		c.queued -= len(data)
+		c.qmu.Unlock()
+
+		for len(data) > 0 {
+			n := min(len(data), writeChunk)
+			c.parse(data[:n])
+			data = data[n:]
+		}
+	}
+}
+
+// parse feeds one chunk to the emulator and moves scrolled-off lines to the
+// ring, rendered with their styles.
+func (c *console) parse(p []byte) {
+	c.mu.Lock()
+	_, _ = c.emu.Write(p)
+	if sb := c.emu.Scrollback(); sb != nil && sb.Len() > 0 {
+		for _, line := range sb.Lines() {
+			c.ring.push(line.Render())
+		}
+		sb.Clear()
+	}
+	c.screenValid = false
+	c.mu.Unlock()
+	c.version.Add(1)
+}
+
+func (c *console) readReplies() {
+	buf := make([]byte, 256)
+	for {
+		n, err := c.emu.Read(buf)
+		if n > 0 && c.reply != nil {
+			c.reply(append([]byte(nil), buf[:n]...))
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Sync blocks until every queued byte has been parsed.
+func (c *console) Sync() {
+	c.qmu.Lock()
+	for c.working {
+		c.idle.Wait()
+	}
+	c.qmu.Unlock()
+}
+
+// Dropped returns the number of bytes skipped because the emulator fell
+// behind by more than maxPending bytes.
+func (c *console) Dropped() int64 {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.dropped
+}
+
+// Close stops the worker after its current chunk and ends the reply reader.
+func (c *console) Close() {
+	c.qmu.Lock()
+	c.closed = true
+	c.queue = nil
+	c.qmu.Unlock()
+	c.Sync()
+
+	c.mu.Lock()
+	_ = c.emu.Close()
+	c.mu.Unlock()
+}
+
+// screenRows returns the rendered rows of the screen that belong to the
+// document: all rows on the alternate screen, otherwise the rows up to the
+// cursor or the last non-blank row, whichever is lower. Callers hold mu.
+func (c *console) screenRows() []string {
+	if !c.screenValid {
+		c.screen = strings.Split(c.emu.Render(), "\n")
+		c.screenValid = true
+	}
+	if c.emu.IsAltScreen() {
+		return c.screen
+	}
+	last := c.emu.CursorPosition().Y
+	for y := len(c.screen) - 1; y > last; y-- {
+		if strings.TrimSpace(ansi.Strip(c.screen[y])) != "" {
+			last = y
+			break
+		}
+	}
+	return c.screen[:min(last+1, len(c.screen))]
+}
+
+// Len returns the number of lines in the console document: scrollback plus
+// the used part of the screen.
+func (c *console) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ring.len() + len(c.screenRows())
+}
+
+// View returns up to height lines of the document ending offset lines above
+// its bottom, and the clamped offset actually used.
+func (c *console) View(height, offset int) ([]string, int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+
+	rows := c.screenRows()
+	total := c.ring.len() + len(rows)
+	offset = max(0, min(offset, total-height))
+	end := total - offset
+	start := max(0, end-height)
+
+	lines := make([]string, 0, end-start)
+	for i := start; i < end; i++ {
+		if i < c.ring.len() {
+			lines = append(lines, c.ring.at(i))
+		} else {
+			lines = append(lines, rows[i-c.ring.len()])
+		}
+	}
+	return lines, offset
+}
+
+// Text returns the plain text of the screen, for tests and search.
+func (c *console) Text() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.emu.String()
+}
+
+// Total returns the number of lines the document has ever had, counting
+// lines dropped from the ring, so callers can tell how many lines arrived
+// since they last looked.
+func (c *console) Total() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ring.dropped + int64(c.ring.len()+len(c.screenRows()))
+}

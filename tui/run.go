@@ -1,0 +1,162 @@
+// Package tui is bake's live dashboard. It reads build events and nothing
+// else: a list of builds, the selected VM's serial console rendered through a
+// VT emulator, and the build's event log.
+package tui
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/colorprofile"
+
+	"github.com/bakeimg/bake/event"
+)
+
+// ErrQuit is returned by Run when the user quit before the events channel
+// was closed. Stop has been called by then.
+var ErrQuit = errors.New("dashboard closed before the builds finished")
+
+// Options configures Run.
+type Options struct {
+	// Builds names the builds in display order. Events for other names add
+	// builds at the end of the list.
+	Builds []string
+
+	// Stop cancels all builds. Run calls it once, when the user confirms
+	// quitting while builds are running or presses ctrl+c twice.
+	Stop func()
+
+	// Attach sends bytes to a VM's serial console: keystrokes typed while
+	// attached, and the emulator's replies to terminal queries such as
+	// cursor position reports. It may be called from any goroutine. Nil
+	// disables attaching.
+	Attach func(build string, data []byte)
+
+	// NoColor draws without colours, using bold, faint and reverse video
+	// only. Set it when NO_COLOR is set.
+	NoColor bool
+
+	// Input and Output are the terminal. Nil means standard input and
+	// output.
+	Input  io.Reader
+	Output io.Writer
+
+	// Scrollback is the number of console lines kept above each console's
+	// screen. Zero means 5000.
+	Scrollback int
+}
+
+// Run shows the dashboard until the events channel is closed and the user
+// presses q, or until the user quits. Quitting while builds run asks for
+// confirmation, calls Stop and waits for the builds to finish or the channel
+// to close; a second ctrl+c quits at once. After the dashboard closes, Run
+// writes one summary line per build to Output.
+//
+// Run keeps reading events after it returns, discarding them until the
+// channel is closed, so that senders never block on a dashboard that is gone.
+func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
+	m := newModel(opts)
+	m.feed = newFeed()
+	go m.feed.run(events)
+
+	progOpts := []tea.ProgramOption{tea.WithContext(ctx)}
+	if opts.Input != nil {
+		progOpts = append(progOpts, tea.WithInput(opts.Input))
+	}
+	if opts.Output != nil {
+		progOpts = append(progOpts, tea.WithOutput(opts.Output))
+	}
+	if opts.NoColor {
+		progOpts = append(progOpts, tea.WithColorProfile(colorprofile.Ascii))
+	}
+
+	final, err := tea.NewProgram(m, progOpts...).Run()
+	m.feed.discard()
+	m.close()
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("failed to run the dashboard: %w", err)
+	}
+
+	fm, ok := final.(*model)
+	if !ok {
+		fm = m
+	}
+	out := opts.Output
+	if out == nil {
+		out = os.Stdout
+	}
+	writeSummary(out, fm)
+	if !fm.closed {
+		return ErrQuit
+	}
+	return nil
+}
+
+// writeSummary prints each build's outcome, so the result stays on the
+// terminal after the dashboard's alternate screen is gone.
+func writeSummary(w io.Writer, m *model) {
+	for _, b := range m.builds {
+		elapsed := formatDuration(b.elapsed(m.now()))
+		switch b.status {
+		case statusDone:
+			fmt.Fprintf(w, "✓ %s done in %s\n", b.name, elapsed)
+		case statusFailed:
+			fmt.Fprintf(w, "✗ %s failed after %s: %s\n", b.name, elapsed, b.err)
+		case statusRunning:
+			fmt.Fprintf(w, "● %s still running after %s\n", b.name, elapsed)
+		default:
+			fmt.Fprintf(w, "· %s did not start\n", b.name)
+		}
+	}
+}
+
+// feed moves events from the channel into a queue that the model takes
+// once per tick, so a burst of events costs one update and one frame.
+type feed struct {
+	mu       sync.Mutex
+	pending  []event.Event
+	closed   bool
+	dropping bool
+}
+
+func newFeed() *feed {
+	return &feed{}
+}
+
+func (f *feed) run(events <-chan event.Event) {
+	for e := range events {
+		f.mu.Lock()
+		if !f.dropping {
+			f.pending = append(f.pending, e)
+		}
+		f.mu.Unlock()
+	}
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+}
+
+// take returns the events queued since the last call.
+func (f *feed) take() batchMsg {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	msg := batchMsg{events: f.pending, closed: f.closed}
+	f.pending = nil
+	return msg
+}
+
+// discard drops queued and future events.
+func (f *feed) discard() {
+	f.mu.Lock()
+	f.dropping = true
+	f.pending = nil
+	f.mu.Unlock()
+}
