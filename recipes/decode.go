@@ -157,6 +157,11 @@ func unknownKeyMessage(key string, fields map[string]int) string {
 	// suggestion is a likely typo rather than a different word.
 	best, bestDist := "", max(1, len(key)/3)+1
 	for _, name := range names {
+		if strings.HasPrefix(name, key) || strings.HasPrefix(key, name) {
+			return fmt.Sprintf("unknown key, did you mean %q?", name)
+		}
+	}
+	for _, name := range names {
 		if dist := editDistance(key, name); dist < bestDist {
 			best, bestDist = name, dist
 		}

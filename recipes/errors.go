@@ -99,6 +99,18 @@ func (c *collector) add(path keyPath, format string, args ...any) {
 // has reports whether an error was already recorded for path.
 func (c *collector) has(path keyPath) bool { return c.failed[path.String()] }
 
+// hasUnder reports whether an error was already recorded for path or any
+// key below it.
+func (c *collector) hasUnder(path keyPath) bool {
+	prefix := path.String()
+	for key := range c.failed {
+		if key == prefix || strings.HasPrefix(key, prefix+".") || strings.HasPrefix(key, prefix+"[") {
+			return true
+		}
+	}
+	return false
+}
+
 // sorted returns the errors ordered by file, line and column, with errors
 // that have no position first within their file.
 func sorted(errs ErrorList) ErrorList {

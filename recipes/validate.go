@@ -123,7 +123,7 @@ func validateVM(r *Recipe, errs *collector) {
 	switch {
 	case vm.DiskSize != 0 && vm.DiskSize < MinDiskSize:
 		errs.add(keyPath{"vm", "disk_size"}, "invalid value %s: must be at least %s", vm.DiskSize, MinDiskSize)
-	case vm.DiskSize == 0 && len(r.Source.ISO) > 0:
+	case vm.DiskSize == 0 && len(r.Source.ISO) > 0 && r.Source.DiskImage == "":
 		errs.add(keyPath{"vm", "disk_size"}, "missing: an installer needs a blank disk, set a size such as \"10GiB\"")
 	}
 	checkEnum(errs, keyPath{"vm", "accelerator"}, vm.Accelerator, Accelerators)
@@ -207,6 +207,9 @@ func validateCommunicator(r *Recipe, errs *collector) {
 func validateProvisioners(r *Recipe, errs *collector) {
 	for i, p := range r.Provision {
 		base := keyPath{"provision"}.index(i)
+		if errs.hasUnder(base) {
+			continue
+		}
 		set := 0
 		for _, ok := range []bool{len(p.Shell) > 0, p.Script != "", p.Source != ""} {
 			if ok {

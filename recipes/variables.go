@@ -133,7 +133,7 @@ func (v *variableResolver) declaredValues() map[string]string {
 
 // applyVarFile reads a TOML file of name = "value" pairs.
 func (v *variableResolver) applyVarFile(file string) {
-	doc, err := readDocument(file, "variable file")
+	doc, err := readDocument(file, "variable")
 	if err != nil {
 		v.extra = append(v.extra, err)
 		return
