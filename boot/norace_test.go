@@ -1,0 +1,5 @@
+//go:build !race
+
+package boot
+
+const raceEnabled = false
