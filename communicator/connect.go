@@ -1,0 +1,271 @@
+package communicator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bakeimg/bake/event"
+)
+
+// Defaults for the zero values of Config's durations.
+const (
+	DefaultTimeout        = 5 * time.Minute
+	DefaultAttemptTimeout = 2 * time.Second
+	DefaultRetryInterval  = 200 * time.Millisecond
+)
+
+// Config describes how to reach a guest's sshd.
+type Config struct {
+	Addr     string // host:port, usually 127.0.0.1 and QEMU's forwarded port
+	User     string
+	Password string // tried after Signer, also for keyboard-interactive prompts
+	Signer   ssh.Signer
+	// Timeout bounds the whole wait for sshd, across all attempts. Zero
+	// means DefaultTimeout.
+	Timeout time.Duration
+	// AttemptTimeout bounds one attempt: TCP connect plus the whole SSH
+	// handshake and authentication. Zero means DefaultAttemptTimeout.
+	AttemptTimeout time.Duration
+	// RetryInterval is the pause between attempts. Zero means
+	// DefaultRetryInterval.
+	RetryInterval time.Duration
+	Emitter       *event.Emitter // nil drops events
+}
+
+func (cfg *Config) setDefaults() {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.RetryInterval <= 0 {
+		cfg.RetryInterval = DefaultRetryInterval
+	}
+	if cfg.Emitter == nil {
+		cfg.Emitter = event.NewEmitter("", event.Discard)
+	}
+}
+
+// FailureClass names why one connection attempt failed.
+type FailureClass string
+
+const (
+	ConnectionRefused FailureClass = "connection refused" // nothing listens on the port yet
+	ConnectTimeout    FailureClass = "connect timeout"    // the TCP connect did not finish in time
+	HandshakeTimeout  FailureClass = "handshake timeout"  // TCP connected, but sshd did not finish the handshake in time
+	ConnectionReset   FailureClass = "connection reset"   // the peer closed or reset the connection during the handshake
+	AuthRejected      FailureClass = "auth rejected"      // sshd answered but rejected every credential
+	OtherFailure      FailureClass = "connect failed"
+)
+
+// ConnectError is returned by Connect when no attempt succeeded before the
+// timeout or the context ended.
+type ConnectError struct {
+	User     string
+	Addr     string
+	Timeout  time.Duration
+	Elapsed  time.Duration
+	Attempts int
+	Class    FailureClass // class of the last failure
+	Last     error        // last failure
+	Cause    error        // the context's error when it ended first, otherwise nil
+}
+
+func (e *ConnectError) Error() string {
+	last := "none"
+	if e.Last != nil {
+		last = string(e.Class) + ": " + e.Last.Error()
+	}
+	detail := fmt.Sprintf("(%d attempts; last failure: %s)", e.Attempts, last)
+	if e.Cause != nil {
+		return fmt.Sprintf("ssh: stopped waiting for %s@%s after %s %s: %v",
+			e.User, e.Addr, e.Elapsed.Round(time.Millisecond), detail, e.Cause)
+	}
+	return fmt.Sprintf("ssh: timed out after %s waiting for %s@%s %s", e.Timeout, e.User, e.Addr, detail)
+}
+
+// Unwrap returns the context's error, if any, and the last failure.
+func (e *ConnectError) Unwrap() []error {
+	var errs []error
+	if e.Cause != nil {
+		errs = append(errs, e.Cause)
+	}
+	if e.Last != nil {
+		errs = append(errs, e.Last)
+	}
+	return errs
+}
+
+// Connect retries short connection attempts until one succeeds, cfg.Timeout
+// passes or ctx ends. QEMU's user-mode networking accepts a forwarded TCP
+// connection at once, even before the guest has a network, and the
+// handshake then hangs until sshd answers. So every attempt has its own
+// deadline on the connect, handshake and authentication together. Rejected
+// credentials are retried too, because an installer's own sshd may run
+// before the installed system's.
+//
+// Connect accepts any host key, since the guest is freshly built, and
+// records it for HostKey.
+func Connect(ctx context.Context, cfg Config) (*Client, error) {
+	cfg.setDefaults()
+	if cfg.User == "" {
+		return nil, errors.New("ssh: missing user name: set the recipe's ssh username")
+	}
+	if cfg.Signer == nil && cfg.Password == "" {
+		return nil, fmt.Errorf("ssh: no credentials for user %q: set a password or a private key", cfg.User)
+	}
+	cfg.Emitter.AddSecrets(cfg.Password)
+
+	start := time.Now()
+	waitCtx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	cfg.Emitter.Infof("waiting for SSH on %s@%s (timeout %s)", cfg.User, cfg.Addr, cfg.Timeout)
+	fail := &ConnectError{User: cfg.User, Addr: cfg.Addr, Timeout: cfg.Timeout}
+	for {
+		fail.Attempts++
+		client, err := attempt(waitCtx, cfg)
+		if err == nil {
+			elapsed := time.Since(start)
+			cfg.Emitter.Infof("connected as %s (%s, %d attempts, host key %s)",
+				cfg.User, formatElapsed(elapsed), fail.Attempts, client.HostKeyFingerprint())
+			return client, nil
+		}
+		// A failure caused by the wait itself ending says less than the
+		// failure before it, unless there was none.
+		if waitCtx.Err() == nil || fail.Last == nil {
+			class := classify(err)
+			if class != fail.Class {
+				cfg.Emitter.Infof("SSH not ready yet (attempt %d): %s: %v", fail.Attempts, class, err)
+			}
+			fail.Class, fail.Last = class, err
+		}
+
+		if !sleep(waitCtx, cfg.RetryInterval) {
+			fail.Elapsed = time.Since(start)
+			if ctx.Err() != nil {
+				fail.Cause = ctx.Err()
+			}
+			return nil, fail
+		}
+	}
+}
+
+// attempt makes one connection attempt bounded by cfg.AttemptTimeout.
+func attempt(ctx context.Context, cfg Config) (*Client, error) {
+	deadline := time.Now().Add(cfg.AttemptTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	dialCtx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(dialCtx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	// The deadline covers the handshake's reads and writes, and closing the
+	// connection when ctx ends stops a handshake that is blocked in a read.
+	if err := conn.SetDeadline(deadline); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	var hostKey ssh.PublicKey
+	clientConfig := &ssh.ClientConfig{
+		User: cfg.User,
+		Auth: authMethods(cfg),
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			hostKey = key
+			return nil
+		},
+	}
+	sshConn, chans, reqs, err := ssh.NewClientConn(conn, cfg.Addr, clientConfig)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	if !stop() || conn.SetDeadline(time.Time{}) != nil {
+		sshConn.Close()
+		return nil, fmt.Errorf("ssh: connection to %s closed after the handshake: %w", cfg.Addr, context.Cause(ctx))
+	}
+	return newClient(ssh.NewClient(sshConn, chans, reqs), hostKey, cfg), nil
+}
+
+func authMethods(cfg Config) []ssh.AuthMethod {
+	var methods []ssh.AuthMethod
+	if cfg.Signer != nil {
+		methods = append(methods, ssh.PublicKeys(cfg.Signer))
+	}
+	if cfg.Password != "" {
+		methods = append(methods,
+			ssh.Password(cfg.Password),
+			ssh.KeyboardInteractive(func(_, _ string, questions []string, _ []bool) ([]string, error) {
+				answers := make([]string, len(questions))
+				for i := range answers {
+					answers[i] = cfg.Password
+				}
+				return answers, nil
+			}))
+	}
+	return methods
+}
+
+// classify names the failure of one attempt.
+func classify(err error) FailureClass {
+	var opErr *net.OpError
+	isDial := errors.As(err, &opErr) && opErr.Op == "dial"
+	var netErr net.Error
+	timedOut := errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
+		(errors.As(err, &netErr) && netErr.Timeout())
+
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ConnectionRefused
+	case timedOut && isDial:
+		return ConnectTimeout
+	case timedOut:
+		return HandshakeTimeout
+	// x/crypto/ssh returns authentication failures as plain strings.
+	case strings.Contains(err.Error(), "unable to authenticate"),
+		strings.Contains(err.Error(), "authentication failures"):
+		return AuthRejected
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return ConnectionReset
+	}
+	return OtherFailure
+}
+
+// sleep waits for d and reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return ctx.Err() == nil
+	}
+}
+
+// formatElapsed rounds d to tenths of a second, as in "2.1s".
+func formatElapsed(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(100 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
+}
