@@ -122,8 +122,8 @@ func readProgress(r io.Reader, progress func(float64)) {
 			progress(pct)
 		}
 	}
-	// Drain the rest if the scanner stopped on an over-long line, so that
-	// qemu-img never blocks on a full pipe.
+	// If the scanner stopped early on an over-long line, read the rest so
+	// that qemu-img does not block writing to a full pipe.
 	_, _ = io.Copy(io.Discard, r)
 }
 

@@ -13,9 +13,9 @@ import (
 // CreateOverlay creates a qcow2 image at dst whose backing file is base, so
 // the guest writes only to dst and base is never written. The backing file is
 // recorded as an absolute path with the format qemu-img detects. A size
-// larger than the base's virtual size grows the overlay; zero or the same
-// size keeps it; a smaller size is an error because shrinking would cut off
-// the base's data.
+// larger than the base's virtual size grows the overlay, and zero or the
+// same size keeps it. A smaller size is an error because shrinking would
+// cut off the base's data.
 func CreateOverlay(ctx context.Context, base, dst string, size int64) error {
 	absBase, err := filepath.Abs(base)
 	if err != nil {

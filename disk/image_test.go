@@ -367,7 +367,7 @@ func installFakeQemuImg(t *testing.T, body string) {
 	t.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
 }
 
-// fakeInfo is a shell snippet that answers `qemu-img info` for a qcow2 image.
+// fakeInfo is a shell snippet that prints the JSON of `qemu-img info` for a qcow2 image.
 const fakeInfo = `if [ "$1" = info ]; then
   echo '{"format": "qcow2", "virtual-size": 1048576, "actual-size": 4096}'
   exit 0

@@ -22,7 +22,7 @@ var ErrQemuImgNotFound = errors.New("qemu-img not found in PATH")
 // ImageInfo describes one image as reported by qemu-img info.
 type ImageInfo struct {
 	Format        string // qcow2, raw, ...
-	VirtualSize   int64  // bytes the guest sees
+	VirtualSize   int64  // disk size presented to the guest, in bytes
 	ActualSize    int64  // bytes allocated on the host file system
 	BackingFile   string // backing file as recorded in the image, empty if none
 	BackingFormat string // format recorded for the backing file, empty if none
@@ -38,7 +38,7 @@ type imageInfoJSON struct {
 	BackingFormat       string `json:"backing-filename-format"`
 }
 
-// qemuImgPath returns the path of qemu-img or an error that says which
+// qemuImgPath returns the path of qemu-img, or an error that names the
 // package to install.
 func qemuImgPath() (string, error) {
 	path, err := exec.LookPath("qemu-img")

@@ -116,7 +116,7 @@ func TestWriteSeedISOExternalReaders(t *testing.T) {
 			t.Skip("xorriso not installed (Debian package xorriso)")
 		}
 		// xorriso reads the Rock Ridge names, which Linux uses when it mounts
-		// the ISO and which cloud-init then sees.
+		// the ISO and which cloud-init then reads.
 		out, err := exec.Command("xorriso", "-indev", imgPath, "-find", "/", "-type", "f").Output()
 		if err != nil {
 			t.Fatalf("xorriso -find %s: %v", imgPath, err)

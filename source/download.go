@@ -65,9 +65,10 @@ func (f *Fetcher) copyLocal(ctx context.Context, loc location, part, algorithm s
 	return h.sums(), nil
 }
 
-// download fetches loc.url into part, resuming from the bytes part already
-// holds. A server that answers a Range request with 200 restarts the
-// download, and one that answers 416 gets one more request without Range.
+// download fetches loc.url into part, resuming after the bytes part already
+// contains. When the server responds to the Range request with 200, the
+// download restarts from byte 0. When it responds with 416, download sends
+// one more request without Range.
 func (f *Fetcher) download(ctx context.Context, loc location, part, algorithm string, requireValidator bool) (digests, error) {
 	file, err := os.OpenFile(part, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {

@@ -99,10 +99,10 @@ func parseLocation(raw string) (location, error) {
 
 // Fetch returns a verified local copy of the content at the first of
 // locations that works. Locations are http(s) URLs, file:// URLs or local
-// paths; later ones are mirrors tried in turn after a failure, and the error
-// returned when all fail lists each failure. The checksum is sha256:HEX,
-// sha512:HEX, file:URL-or-path (a checksum file that lists the location's
-// file name) or none.
+// paths. Later ones are mirrors, tried in turn after a failure, and the
+// error returned when all fail lists each failure. The checksum is
+// sha256:HEX, sha512:HEX, file:URL-or-path (a checksum file that lists the
+// location's file name) or none.
 func (f *Fetcher) Fetch(ctx context.Context, locations []string, checksum string) (Result, error) {
 	if f.CacheDir == "" {
 		return Result{}, errors.New("missing cache directory: set Fetcher.CacheDir")

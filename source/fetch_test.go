@@ -164,8 +164,14 @@ func TestFetchChecksumFileMissing(t *testing.T) {
 	srv := newImageServer(t, testContent(100))
 	f, _ := newFetcher(t)
 	_, err := fetch(t, f, []string{srv.imageURL()}, "file:"+srv.URL+"/missing-SUMS")
-	if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "missing-SUMS") {
-		t.Errorf("Fetch = %v, want a 404 error naming the checksum file", err)
+	if err == nil {
+		t.Fatal("Fetch = nil, want an error")
+	}
+	if !strings.Contains(err.Error(), "404") {
+		t.Errorf("error %q does not show the 404 status", err)
+	}
+	if !strings.Contains(err.Error(), "missing-SUMS") {
+		t.Errorf("error %q does not name the checksum file", err)
 	}
 }
 
@@ -341,7 +347,7 @@ func TestFetchInterrupted(t *testing.T) {
 	}
 }
 
-func TestFetchCancelledKeepsPart(t *testing.T) {
+func TestFetchCancelStopsMirrors(t *testing.T) {
 	content := testContent(10_000)
 	srv := newImageServer(t, content)
 	srv.set(func(s *imageServer) { s.delay = 5 * time.Second })

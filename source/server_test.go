@@ -19,7 +19,7 @@ import (
 )
 
 // imageServer serves one image at imagePath and any extra files, and
-// records the requests it sees.
+// records the image requests it receives.
 type imageServer struct {
 	*httptest.Server
 	content []byte
@@ -28,7 +28,7 @@ type imageServer struct {
 	mu          sync.Mutex
 	noRange     bool          // ignore Range headers and always send 200
 	dropAfter   int           // abort the connection after this many body bytes; 0 sends all
-	delay       time.Duration // sleep before answering an image request
+	delay       time.Duration // sleep before responding to an image request
 	chunkDelay  time.Duration // sleep between 64 KiB chunks of the body
 	imageGets   int
 	ranges      []string
