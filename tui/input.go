@@ -9,14 +9,16 @@ import (
 
 // handleKey dispatches a key press by mode.
 func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
+	if m.mode == modeAttached {
+		// Every key but ctrl+] belongs to the guest, ctrl+c included.
+		return m.attachedKey(msg)
+	}
 	if key.Matches(msg, m.keys.force) {
 		return m.interrupt()
 	}
 	m.interrupts = 0
 
 	switch m.mode {
-	case modeAttached:
-		return m.attachedKey(msg)
 	case modeSearch:
 		return m.searchKey(msg)
 	case modeConfirm:
@@ -35,7 +37,7 @@ func (m *model) handleKey(msg tea.KeyPressMsg) tea.Cmd {
 func (m *model) interrupt() tea.Cmd {
 	m.interrupts++
 	if m.interrupts == 1 && !m.stopping {
-		if m.mode == modeAttached || m.mode == modeSearch || m.mode == modeHelp {
+		if m.mode == modeSearch || m.mode == modeHelp {
 			m.mode = modeNormal
 		}
 		cmd := m.requestQuit()
