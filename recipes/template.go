@@ -84,7 +84,7 @@ func cleanTemplateError(err error) error {
 	msg = strings.TrimPrefix(msg, "template: ")
 	if rest, ok := strings.CutPrefix(msg, ":"); ok {
 		if i := strings.Index(rest, ": "); i >= 0 {
-			msg = "line " + rest[:i] + ": " + rest[i+2:]
+			msg = "line " + rest[:i] + ": " + strings.Replace(rest[i+2:], `executing "" at `, "at ", 1)
 		}
 	}
 	return errors.New(msg)
