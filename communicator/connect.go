@@ -134,7 +134,8 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	fail := &ConnectError{User: cfg.User, Addr: cfg.Addr, Timeout: cfg.Timeout}
 	for {
 		fail.Attempts++
-		client, err := attempt(waitCtx, cfg)
+		deadline, capped := attemptDeadline(waitCtx, cfg.AttemptTimeout)
+		client, err := attempt(waitCtx, cfg, deadline)
 		if err == nil {
 			elapsed := time.Since(start)
 			cfg.Emitter.Infof("connected as %s (%s, %d attempts, host key %s)",
@@ -143,8 +144,9 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 		}
 		// A failure caused by the wait itself ending says less than the
 		// failure before it, unless there was none.
-		if waitCtx.Err() == nil || fail.Last == nil {
-			class := classify(err)
+		class := classify(err)
+		cut := waitCtx.Err() != nil || capped && (class == HandshakeTimeout || class == ConnectTimeout)
+		if !cut || fail.Last == nil {
 			if class != fail.Class {
 				cfg.Emitter.Infof("SSH not ready yet (attempt %d): %s: %v", fail.Attempts, class, err)
 			}
@@ -161,12 +163,18 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	}
 }
 
-// attempt makes one connection attempt bounded by cfg.AttemptTimeout.
-func attempt(ctx context.Context, cfg Config) (*Client, error) {
-	deadline := time.Now().Add(cfg.AttemptTimeout)
+// attemptDeadline returns the deadline of the next attempt, and whether it
+// was capped to ctx's deadline.
+func attemptDeadline(ctx context.Context, timeout time.Duration) (time.Time, bool) {
+	deadline := time.Now().Add(timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+		return d, true
 	}
+	return deadline, false
+}
+
+// attempt makes one connection attempt that ends by deadline.
+func attempt(ctx context.Context, cfg Config, deadline time.Time) (*Client, error) {
 	dialCtx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 
