@@ -100,3 +100,23 @@ func Check(ctx context.Context, path string) error {
 	}
 	return nil
 }
+
+// Resize grows the image at path to size bytes. Shrinking is rejected
+// because it would cut off data at the end of the disk.
+func Resize(ctx context.Context, path string, size int64) error {
+	info, err := Info(ctx, path)
+	if err != nil {
+		return err
+	}
+	if size < info.VirtualSize {
+		return fmt.Errorf("new size %d bytes is smaller than the virtual size %d bytes of %q: shrinking is not supported",
+			size, info.VirtualSize, path)
+	}
+	if size == info.VirtualSize {
+		return nil
+	}
+	if _, err := runQemuImg(ctx, "resize", "-q", "-f", info.Format, path, strconv.FormatInt(size, 10)); err != nil {
+		return fmt.Errorf("failed to resize %q to %d bytes: %w", path, size, err)
+	}
+	return nil
+}

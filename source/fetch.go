@@ -107,6 +107,14 @@ func (f *Fetcher) Fetch(ctx context.Context, locations []string, checksum string
 	if f.CacheDir == "" {
 		return Result{}, errors.New("missing cache directory: set Fetcher.CacheDir")
 	}
+	cacheDir, err := filepath.Abs(f.CacheDir)
+	if err != nil {
+		return Result{}, fmt.Errorf("failed to resolve cache directory %q: %w", f.CacheDir, err)
+	}
+	resolved := *f
+	resolved.CacheDir = cacheDir
+	f = &resolved
+
 	if len(locations) == 0 {
 		return Result{}, errors.New("missing source location: set source.disk_image or source.iso")
 	}

@@ -342,8 +342,11 @@ func TestFetchInterrupted(t *testing.T) {
 	if _, ranges, _ := srv.stats(); len(ranges) != 2 || ranges[1] != "bytes=30000-" {
 		t.Errorf("Range headers = %q, want the second request to resume at 30000", ranges)
 	}
-	if srv.ifRanges[1] != `"v1"` {
-		t.Errorf("If-Range on resume = %q, want the ETag \"v1\"", srv.ifRanges[1])
+	srv.mu.Lock()
+	ifRange := srv.ifRanges[1]
+	srv.mu.Unlock()
+	if ifRange != `"v1"` {
+		t.Errorf("If-Range on resume = %q, want the ETag \"v1\"", ifRange)
 	}
 }
 
@@ -617,6 +620,21 @@ func TestFetchLocalPath(t *testing.T) {
 			}
 		}
 	})
+}
+
+func TestFetchRelativeCacheDir(t *testing.T) {
+	content := testContent(100)
+	srv := newImageServer(t, content)
+	t.Chdir(t.TempDir())
+	f := &Fetcher{CacheDir: "cache"}
+
+	res, err := fetch(t, f, []string{srv.imageURL()}, "sha256:"+sha256Hex(content))
+	if err != nil {
+		t.Fatalf("Fetch = %v", err)
+	}
+	if !filepath.IsAbs(res.Path) {
+		t.Errorf("path = %q, want an absolute path", res.Path)
+	}
 }
 
 func TestFetchInvalidLocations(t *testing.T) {
