@@ -1,8 +1,10 @@
 package recipes
 
 import (
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -110,12 +112,15 @@ func IsURL(s string) bool {
 
 // resolvePaths makes relative local paths absolute: against the recipe's
 // directory, except output.directory, which is relative to the working
-// directory as in most build tools.
+// directory as in most build tools. A file:// URL becomes its path.
 func resolvePaths(r *Recipe) {
 	local := func(p *string) {
 		if *p != "" && !IsURL(*p) {
 			*p = resolvePath(r.Dir, *p)
 		}
+	}
+	if r.Source.Checksum == "" && isLocalSource(r.Source) {
+		r.Source.Checksum = "none"
 	}
 	local(&r.Source.DiskImage)
 	for i := range r.Source.ISO {
@@ -143,6 +148,9 @@ func resolvePaths(r *Recipe) {
 // resolvePath expands a leading "~/" to the home directory and joins a
 // relative path to dir.
 func resolvePath(dir, p string) string {
+	if u, err := url.Parse(p); err == nil && u.Scheme == "file" && u.Path != "" {
+		return filepath.Clean(filepath.FromSlash(u.Path))
+	}
 	if rest, ok := strings.CutPrefix(p, "~/"); ok {
 		if home, err := os.UserHomeDir(); err == nil {
 			return filepath.Join(home, rest)
@@ -152,6 +160,14 @@ func resolvePath(dir, p string) string {
 		return filepath.Clean(p)
 	}
 	return filepath.Join(dir, p)
+}
+
+// isLocalSource reports whether every source location is a local file.
+func isLocalSource(s Source) bool {
+	if s.DiskImage != "" {
+		return !IsURL(s.DiskImage)
+	}
+	return len(s.ISO) > 0 && !slices.ContainsFunc(s.ISO, IsURL)
 }
 
 // Enabled reports whether the recipe asks for a NoCloud seed CD.

@@ -439,3 +439,57 @@ source = "base.qcow2"
 		t.Errorf("error mismatch\ngot:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestLoadSourceLocations(t *testing.T) {
+	tests := []struct {
+		name   string
+		source string
+		want   string
+	}{
+		{
+			name:   "unsupported scheme",
+			source: "disk_image = \"ftp://example.com/base.qcow2\"\nchecksum = \"none\"\n",
+			want: `recipe.toml:3:1: source.disk_image: unsupported URL scheme "ftp": ` +
+				`use an http(s) URL, a file:// URL or a local path`,
+		},
+		{
+			name:   "file URL not found",
+			source: "disk_image = \"file:///nonexistent/base.qcow2\"\n",
+			want:   `recipe.toml:3:1: source.disk_image: file not found: /nonexistent/base.qcow2`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeRecipe(t, "name = \"test\"\n[source]\n"+tt.source)
+			if got := loadError(t, path, LoadOptions{}); got != tt.want {
+				t.Errorf("error mismatch\ngot:  %s\nwant: %s", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadLocalSourceChecksum(t *testing.T) {
+	tests := []struct {
+		name     string
+		checksum string
+		want     string
+	}{
+		{name: "left out", checksum: "", want: "none"},
+		{name: "given", checksum: "sha256:" + strings.Repeat("a", 64), want: "sha256:" + strings.Repeat("a", 64)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			text := baseRecipe
+			if tt.checksum != "" {
+				text += "checksum = \"" + tt.checksum + "\"\n"
+			}
+			r, err := Load(writeRecipe(t, text), LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Source.Checksum != tt.want {
+				t.Errorf("Source.Checksum = %q, want %q", r.Source.Checksum, tt.want)
+			}
+		})
+	}
+}

@@ -74,10 +74,12 @@ func validateSource(r *Recipe, errs *collector) {
 		errs.add(keyPath{"source"}, "both disk_image and iso are set: keep one")
 		return
 	}
+	checkLocation(errs, keyPath{"source", "disk_image"}, s.DiskImage)
 	for i, iso := range s.ISO {
 		if iso == "" {
 			errs.add(keyPath{"source", "iso"}.index(i), "empty path: remove it or name an ISO")
 		}
+		checkLocation(errs, keyPath{"source", "iso"}.index(i), iso)
 	}
 
 	path := keyPath{"source", "checksum"}
@@ -89,6 +91,23 @@ func validateSource(r *Recipe, errs *collector) {
 		errs.add(path, "missing: a download needs a checksum such as \"sha256:HEX\" or"+
 			" \"file:URL\", or \"none\" to skip verification")
 	}
+}
+
+// urlScheme matches the scheme of a URL such as "ftp://host/x".
+var urlScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.-]*)://`)
+
+// checkLocation rejects URLs that cannot be fetched: only http, https and
+// file URLs are supported.
+func checkLocation(errs *collector, path keyPath, location string) {
+	m := urlScheme.FindStringSubmatch(location)
+	if m == nil {
+		return
+	}
+	switch strings.ToLower(m[1]) {
+	case "http", "https", "file":
+		return
+	}
+	errs.add(path, "unsupported URL scheme %q: use an http(s) URL, a file:// URL or a local path", m[1])
 }
 
 // checkChecksum accepts "", "none", "sha256:HEX", "sha512:HEX" and
