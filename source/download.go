@@ -88,6 +88,10 @@ func (f *Fetcher) download(ctx context.Context, loc location, part, algorithm st
 
 	resp, offset, err := f.get(ctx, loc, offset, strings.TrimSpace(string(validator)))
 	if err != nil {
+		if partSize == 0 {
+			// Nothing was downloaded, so an empty .part would only clutter the cache.
+			err = errors.Join(err, removeIfExists(part))
+		}
 		return digests{}, err
 	}
 	defer resp.Body.Close()

@@ -405,6 +405,10 @@ func TestFetchAllMirrorsFail(t *testing.T) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
+	parts, _ := filepath.Glob(filepath.Join(f.CacheDir, "downloads", "*.part"))
+	if len(parts) != 0 {
+		t.Errorf("partial downloads left after failures that downloaded nothing: %v", parts)
+	}
 }
 
 // closedURL returns the URL of a loopback port that nothing listens on.
