@@ -1,0 +1,250 @@
+// Package provision runs a recipe's provisioners on the guest: inline shell
+// commands, local scripts and file uploads.
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/bakeimg/bake/communicator"
+	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/recipes"
+)
+
+// Runner runs commands on and uploads files to the guest.
+type Runner interface {
+	Run(ctx context.Context, cmd string, env map[string]string, stdout, stderr func(line string)) (exitCode int, err error)
+	Upload(ctx context.Context, local, remote string) error
+}
+
+var _ Runner = (*communicator.Client)(nil)
+
+// Options carries what Run needs besides the provisioner itself.
+type Options struct {
+	// Index is the provisioner's 1-based position in the recipe, used in
+	// errors and events.
+	Index int
+	// Shell holds the rendered shell lines. Nil means the provisioner's
+	// own lines, unrendered.
+	Shell []string
+	// Environment holds the rendered environment. Nil means the
+	// provisioner's own values, unrendered.
+	Environment map[string]string
+	// Dir is the recipe's directory, against which relative script and
+	// source paths are resolved.
+	Dir string
+	// TempDir is the directory on the guest for uploaded scripts. Empty
+	// means /tmp.
+	TempDir string
+	Emitter *event.Emitter // nil drops events
+}
+
+// Provisioner kinds, as they appear in errors.
+const (
+	KindShell  = "shell"
+	KindScript = "script"
+	KindFile   = "file"
+)
+
+// Kind returns which kind of provisioner p is, or "" when it sets none of
+// shell, script and source.
+func Kind(p recipes.Provisioner) string {
+	switch {
+	case len(p.Shell) > 0:
+		return KindShell
+	case p.Script != "":
+		return KindScript
+	case p.Source != "":
+		return KindFile
+	}
+	return ""
+}
+
+// Run runs one provisioner. Output lines become event.Output events. With
+// p.ExpectDisconnect, a connection that drops while a command runs counts
+// as success.
+func Run(ctx context.Context, c Runner, p recipes.Provisioner, opts Options) error {
+	if opts.Emitter == nil {
+		opts.Emitter = event.NewEmitter("", event.Discard)
+	}
+	if opts.TempDir == "" {
+		opts.TempDir = "/tmp"
+	}
+	if opts.Shell == nil {
+		opts.Shell = p.Shell
+	}
+	if opts.Environment == nil {
+		opts.Environment = p.Environment
+	}
+
+	r := &run{c: c, p: p, opts: opts, label: label(p, opts.Index)}
+	var err error
+	switch Kind(p) {
+	case KindShell:
+		err = r.shell(ctx)
+	case KindScript:
+		err = r.script(ctx)
+	case KindFile:
+		err = r.file(ctx)
+	default:
+		err = errors.New("nothing to do: set shell, script or source")
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", r.label, err)
+	}
+	return nil
+}
+
+// label names a provisioner in messages, as in `provisioner 2 (shell)` or
+// `provisioner 2 "install agent" (shell)`.
+func label(p recipes.Provisioner, index int) string {
+	kind := Kind(p)
+	if kind == "" {
+		kind = "unknown"
+	}
+	if p.Name != "" {
+		return fmt.Sprintf("provisioner %d %q (%s)", index, p.Name, kind)
+	}
+	return fmt.Sprintf("provisioner %d (%s)", index, kind)
+}
+
+type run struct {
+	c     Runner
+	p     recipes.Provisioner
+	opts  Options
+	label string
+}
+
+// shell uploads the lines as one script and runs it with "sh -e", so the
+// first failing line stops it.
+func (r *run) shell(ctx context.Context) error {
+	script := "#!/bin/sh\n" + strings.Join(r.opts.Shell, "\n") + "\n"
+	local, err := writeTemp(script)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(local)
+
+	remote := path.Join(r.opts.TempDir, "bake-"+randomHex()+".sh")
+	if err := r.c.Upload(ctx, local, remote); err != nil {
+		return fmt.Errorf("failed to upload the script: %w", err)
+	}
+	r.opts.Emitter.Infof("%s: running %s", r.label, describeLines(r.opts.Shell))
+	cmd := "sh -e " + communicator.Quote(remote) + removeAfter(remote)
+	return r.exec(ctx, cmd, fmt.Sprintf("command %q", firstLine(r.opts.Shell)))
+}
+
+// script uploads a local script and runs it directly, so its shebang line
+// picks the interpreter.
+func (r *run) script(ctx context.Context) error {
+	local := r.resolve(r.p.Script)
+	remote := path.Join(r.opts.TempDir, "bake-"+randomHex()+"-"+filepath.Base(local))
+	if err := r.c.Upload(ctx, local, remote); err != nil {
+		return fmt.Errorf("failed to upload script %q: %w", r.p.Script, err)
+	}
+	r.opts.Emitter.Infof("%s: running %s", r.label, r.p.Script)
+	quoted := communicator.Quote(remote)
+	cmd := "chmod +x " + quoted + " && " + quoted + removeAfter(remote)
+	return r.exec(ctx, cmd, fmt.Sprintf("script %q", r.p.Script))
+}
+
+// file uploads a file or directory to its destination.
+func (r *run) file(ctx context.Context) error {
+	if r.p.Destination == "" {
+		return fmt.Errorf("missing destination for source %q: set destination", r.p.Source)
+	}
+	local := r.resolve(r.p.Source)
+	r.opts.Emitter.Infof("%s: uploading %s to %s", r.label, r.p.Source, r.p.Destination)
+	if err := r.c.Upload(ctx, local, r.p.Destination); err != nil {
+		return fmt.Errorf("failed to upload %q to %q: %w", r.p.Source, r.p.Destination, err)
+	}
+	return nil
+}
+
+// exec runs cmd with output as events and turns its result into an error
+// that names what ran.
+func (r *run) exec(ctx context.Context, cmd, what string) error {
+	emitter := r.opts.Emitter
+	stdout := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line}) }
+	stderr := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line, Stderr: true}) }
+
+	code, err := r.c.Run(ctx, cmd, r.opts.Environment, stdout, stderr)
+	switch {
+	case err != nil && r.p.ExpectDisconnect && errors.Is(err, communicator.ErrDisconnected):
+		emitter.Infof("%s: connection dropped as expected", r.label)
+		return nil
+	case err != nil:
+		return fmt.Errorf("%s failed: %w", what, err)
+	case code != 0:
+		return fmt.Errorf("%s exited with status %d", what, code)
+	}
+	return nil
+}
+
+func (r *run) resolve(p string) string {
+	if filepath.IsAbs(p) || r.opts.Dir == "" {
+		return p
+	}
+	return filepath.Join(r.opts.Dir, p)
+}
+
+// removeAfter returns a shell suffix that deletes the uploaded file and
+// keeps the command's exit status.
+func removeAfter(remote string) string {
+	return "; status=$?; rm -f " + communicator.Quote(remote) + "; exit $status"
+}
+
+// maxCommandChars is how much of a command an error message quotes.
+const maxCommandChars = 60
+
+// firstLine returns the first shell line for an error message, cut to
+// maxCommandChars and marked with "…" when cut or followed by more lines.
+func firstLine(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	first, rest, multiline := strings.Cut(lines[0], "\n")
+	cut := len(lines) > 1 || multiline && rest != ""
+	if runes := []rune(first); len(runes) > maxCommandChars {
+		first = string(runes[:maxCommandChars])
+		cut = true
+	}
+	if cut {
+		first += " …"
+	}
+	return first
+}
+
+func describeLines(lines []string) string {
+	if len(lines) == 1 {
+		return "1 command"
+	}
+	return fmt.Sprintf("%d commands", len(lines))
+}
+
+func writeTemp(content string) (string, error) {
+	f, err := os.CreateTemp("", "bake-*.sh")
+	if err != nil {
+		return "", fmt.Errorf("failed to create a local temporary script: %w", err)
+	}
+	_, werr := f.WriteString(content)
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(f.Name())
+		return "", fmt.Errorf("failed to write local temporary script %q: %w", f.Name(), err)
+	}
+	return f.Name(), nil
+}
+
+func randomHex() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
