@@ -77,7 +77,7 @@ var modifierKeys = []keyInfo{
 // start a tag.
 var escapes = map[string]string{"lt": "<", "gt": ">"}
 
-// tagKind says what a known tag name does.
+// tagKind is the kind of action a fixed tag name produces.
 type tagKind int
 
 const (
@@ -87,7 +87,7 @@ const (
 	tagEscape
 )
 
-// tagInfo is what a known tag name resolves to.
+// tagInfo is the meaning of one fixed tag name.
 type tagInfo struct {
 	kind  tagKind
 	key   keyInfo
@@ -134,8 +134,8 @@ func buildTagNames() []string {
 // shiftQCodes are the qcodes of both Shift keys.
 var shiftQCodes = [2]string{"shift", "shift_r"}
 
-// KeyNames returns the canonical spelling of every tag the language knows,
-// including the wait tags, in documentation order.
+// KeyNames returns the canonical spelling of every tag name in the
+// language, including the wait tags, in documentation order.
 func KeyNames() []string {
 	return append([]string(nil), tagNames...)
 }

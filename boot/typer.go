@@ -11,12 +11,12 @@ import (
 )
 
 // Default pacing. A BIOS bootloader such as isolinux reads keys from the
-// BIOS keyboard buffer, which holds about 15 keys, so keys must arrive in
-// small bursts with pauses for the guest to drain the buffer. Typing a
-// 292-character line into the isolinux boot: prompt of the Debian 12
-// netboot installer under QEMU 7.2 with TCG arrived intact at about 97
-// characters a second in bursts of 10 with 0.1 s pauses, and was corrupted
-// at about 100 a second evenly spaced. Bursts of 8 with 0.1 s pauses stay
+// BIOS keyboard buffer, which has room for about 15 keys, so keys must
+// arrive in small bursts with pauses for the guest to drain the buffer.
+// A 292-character line typed into the isolinux boot: prompt of the Debian
+// 12 netboot installer under QEMU with TCG arrived intact at about 97
+// characters a second, in bursts of 10 with 0.1 s pauses. Evenly spaced at
+// about 100 a second, it was corrupted. Bursts of 8 with 0.1 s pauses stay
 // below that, at most 80 keys a second.
 const (
 	DefaultBurst    = 8
@@ -77,6 +77,9 @@ type Typer struct {
 func (t *Typer) Run(ctx context.Context, p *Program) error {
 	if t.Keyboard == nil {
 		return errors.New("boot: typer has no keyboard: set Typer.Keyboard")
+	}
+	if p == nil {
+		return errors.New("boot: program is nil: pass the program that Parse returns")
 	}
 	if err := t.checkConsole(p); err != nil {
 		return err

@@ -434,6 +434,7 @@ func TestTyperEvents(t *testing.T) {
 	if err := runTyper(t, typer, text); err != nil {
 		t.Fatalf("Run failed: %v", err)
 	}
+
 	wantTyped := []string{
 		"<esc>",
 		"install password=******** a<b<enter>",
@@ -447,6 +448,7 @@ func TestTyperEvents(t *testing.T) {
 	if got := sink.messages(event.Info); !reflect.DeepEqual(got, wantInfo) {
 		t.Errorf("Info messages = %q, want %q", got, wantInfo)
 	}
+
 	p, _ := mustParse(t, text)
 	total := p.Keystrokes()
 	wantProgress := fmt.Sprintf("typed %d of %d keys", total, total)

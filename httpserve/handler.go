@@ -14,8 +14,8 @@ import (
 	"github.com/bakeimg/bake/event"
 )
 
-// rejection is a request the server does not serve, with the status to
-// answer and the reason, which goes into a warning event.
+// rejection is a request the server does not serve, with the status code
+// to return and the reason, which goes into a warning event.
 type rejection struct {
 	status int
 	reason string
@@ -114,8 +114,8 @@ func cleanContentPath(path string) (string, error) {
 
 // serveFile serves the file at the cleaned URL path from the directory.
 // The path is resolved with its symlinks and must stay inside the
-// directory; os.Root then opens it, which also stops a symlink swapped in
-// after the check from leading outside.
+// directory. os.Root then opens it, so a symlink swapped in after the
+// check cannot lead outside either.
 func (s *Server) serveFile(w http.ResponseWriter, r *http.Request, path string) *rejection {
 	if s.rootFS == nil || path == "/" {
 		return &rejection{http.StatusNotFound, "not found"}

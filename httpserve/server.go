@@ -165,7 +165,7 @@ func (s *Server) closeRoot() error {
 }
 
 // listen binds 127.0.0.1 on a free port in [portMin, portMax]. It starts at
-// a random port and tries each in turn; the bound socket is the
+// a random port and tries each in turn. The bound socket is the
 // reservation, so concurrent builds in one or several processes never get
 // the same port.
 func listen(portMin, portMax int) (net.Listener, error) {
@@ -224,8 +224,8 @@ func (s *Server) Start() error {
 // Port returns the bound TCP port.
 func (s *Server) Port() int { return s.port }
 
-// URL returns the server's base URL as the guest sees it, such as
-// "http://10.0.2.2:8123/".
+// URL returns the base URL that the guest uses to reach the server, such
+// as "http://10.0.2.2:8123/".
 func (s *Server) URL() string {
 	return "http://" + net.JoinHostPort(s.guestHost, strconv.Itoa(s.port)) + "/"
 }
