@@ -56,7 +56,7 @@ func (c *Client) Close() error {
 // Run runs cmd through the remote user's shell with env exported first,
 // and calls stdout and stderr, either of which may be nil, with each output
 // line without its line ending. A final line without a newline is passed
-// too. A non-zero exit status is returned as exitCode with a nil error; a
+// too. A non-zero exit status is returned as exitCode with a nil error. A
 // command killed by a signal has exit code 128 plus the signal number. When
 // the connection drops before the exit status arrives, the error wraps
 // ErrDisconnected. Cancelling ctx closes the session.
@@ -125,8 +125,9 @@ func (c *Client) sessionError(err error) error {
 // pieces, so a command that prints without newlines cannot exhaust memory.
 const maxLineBytes = 64 << 10
 
-// readLines calls emit with every line from r, and drains r even when emit
-// is nil so the remote side never blocks on a full window.
+// readLines calls emit with every line from r. It drains r even when emit
+// is nil, because unread output would fill the SSH window and stall the
+// remote command.
 func readLines(r io.Reader, emit func(string)) {
 	br := bufio.NewReaderSize(r, maxLineBytes)
 	for {

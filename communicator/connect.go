@@ -64,7 +64,7 @@ const (
 	ConnectTimeout    FailureClass = "connect timeout"    // the TCP connect did not finish in time
 	HandshakeTimeout  FailureClass = "handshake timeout"  // TCP connected, but sshd did not finish the handshake in time
 	ConnectionReset   FailureClass = "connection reset"   // the peer closed or reset the connection during the handshake
-	AuthRejected      FailureClass = "auth rejected"      // sshd answered but rejected every credential
+	AuthRejected      FailureClass = "auth rejected"      // sshd rejected every credential
 	OtherFailure      FailureClass = "connect failed"
 )
 
@@ -109,7 +109,7 @@ func (e *ConnectError) Unwrap() []error {
 // Connect retries short connection attempts until one succeeds, cfg.Timeout
 // passes or ctx ends. QEMU's user-mode networking accepts a forwarded TCP
 // connection at once, even before the guest has a network, and the
-// handshake then hangs until sshd answers. So every attempt has its own
+// handshake then hangs until sshd starts. So every attempt has its own
 // deadline on the connect, handshake and authentication together. Rejected
 // credentials are retried too, because an installer's own sshd may run
 // before the installed system's.
@@ -142,8 +142,8 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 				cfg.User, formatElapsed(elapsed), fail.Attempts, client.HostKeyFingerprint())
 			return client, nil
 		}
-		// A failure caused by the wait itself ending says less than the
-		// failure before it, unless there was none.
+		// A failure caused by the wait itself ending is less informative
+		// than the failure before it, so it is kept only when it is the first.
 		class := classify(err)
 		cut := waitCtx.Err() != nil || capped && (class == HandshakeTimeout || class == ConnectTimeout)
 		if !cut || fail.Last == nil {

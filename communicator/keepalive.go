@@ -4,10 +4,9 @@ import (
 	"time"
 )
 
-// Keepalive settings. When a guest reboots, QEMU's user-mode networking
-// keeps the host side of the forwarded connection open until the guest
-// answers a packet with a reset, so without traffic a session would wait
-// forever.
+// Keepalive settings. When a guest reboots without closing its
+// connections, the host side of a forwarded connection can stay open, and
+// without traffic a session would wait for it forever.
 const (
 	keepaliveInterval = 5 * time.Second
 	keepaliveTimeout  = 15 * time.Second

@@ -169,8 +169,8 @@ func (r *run) file(ctx context.Context) error {
 }
 
 // exec runs cmd with output as events and turns its result into an error
-// that names what ran.
-func (r *run) exec(ctx context.Context, cmd, what string) error {
+// that starts with subject, such as `command "apt-get update"`.
+func (r *run) exec(ctx context.Context, cmd, subject string) error {
 	emitter := r.opts.Emitter
 	stdout := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line}) }
 	stderr := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line, Stderr: true}) }
@@ -181,9 +181,9 @@ func (r *run) exec(ctx context.Context, cmd, what string) error {
 		emitter.Infof("%s: connection dropped as expected", r.label)
 		return nil
 	case err != nil:
-		return fmt.Errorf("%s failed: %w", what, err)
+		return fmt.Errorf("%s failed: %w", subject, err)
 	case code != 0:
-		return fmt.Errorf("%s exited with status %d", what, code)
+		return fmt.Errorf("%s exited with status %d", subject, code)
 	}
 	return nil
 }
