@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/bakeimg/bake/event"
 )
 
 // connectTo starts srv and returns a client connected to it with a fresh
@@ -212,5 +214,48 @@ func TestQuote(t *testing.T) {
 		if got := Quote(tt.in); got != tt.want {
 			t.Errorf("Quote(%q) = %s, want %s", tt.in, got, tt.want)
 		}
+	}
+}
+
+func TestKeepaliveClosesDeadConnection(t *testing.T) {
+	srv := &testServer{ignoreGlobal: true}
+	client := connectTo(t, srv)
+	rec := &recorder{}
+	client.emitter = event.NewEmitter("b", rec)
+
+	done := make(chan struct{})
+	go func() {
+		client.keepalive(20*time.Millisecond, 100*time.Millisecond)
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("keepalive did not give up on a peer that never replies")
+	}
+
+	_, err := client.Run(context.Background(), "true", nil, nil, nil)
+	if !errors.Is(err, ErrDisconnected) {
+		t.Errorf("Run() after keepalive timeout = %v, want ErrDisconnected", err)
+	}
+	msgs := rec.messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0], "keepalive") {
+		t.Errorf("events = %q, want one keepalive warning", msgs)
+	}
+}
+
+func TestKeepaliveStopsOnClose(t *testing.T) {
+	client := connectTo(t, &testServer{})
+	done := make(chan struct{})
+	go func() {
+		client.keepalive(20*time.Millisecond, time.Second)
+		close(done)
+	}()
+	time.Sleep(100 * time.Millisecond)
+	client.Close()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("keepalive kept running after Close")
 	}
 }

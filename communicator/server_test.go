@@ -33,6 +33,9 @@ type testServer struct {
 	// rejectFirst rejects authentication on this many connections.
 	rejectFirst int32
 	noSFTP      bool
+	// ignoreGlobal leaves global requests such as keepalives unanswered,
+	// like a peer that has gone away without closing the connection.
+	ignoreGlobal bool
 	handle      func(cmd string, ch ssh.Channel) execResult
 
 	conns         atomic.Int32
@@ -108,7 +111,14 @@ func (s *testServer) serveConn(conn net.Conn) {
 		return
 	}
 	defer sshConn.Close()
-	go ssh.DiscardRequests(reqs)
+	if s.ignoreGlobal {
+		go func() {
+			for range reqs {
+			}
+		}()
+	} else {
+		go ssh.DiscardRequests(reqs)
+	}
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.UnknownChannelType, "only sessions")
