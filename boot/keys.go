@@ -131,6 +131,31 @@ func buildTagNames() []string {
 	return names
 }
 
+// extendedQCodes are the keys whose scancodes carry an 0xE0 prefix byte in
+// scancode set 1, among those the language can press.
+var extendedQCodes = map[string]bool{
+	"ctrl_r": true, "alt_r": true, "meta_l": true, "meta_r": true,
+	"insert": true, "delete": true, "home": true, "end": true, "pgup": true,
+	"pgdn": true, "up": true, "down": true, "left": true, "right": true,
+}
+
+// scancodeBytes returns the number of bytes that events produce in PC
+// scancode set 1, which QEMU sends while the keyboard controller
+// translates, as a BIOS sets it up.
+//
+// NOTE: a guest that turns translation off reads set 2, where a key
+// release takes one byte more, so a full batch can then exceed 16 bytes.
+func scancodeBytes(events []KeyEvent) int {
+	n := 0
+	for _, e := range events {
+		n++
+		if extendedQCodes[e.QCode] {
+			n++
+		}
+	}
+	return n
+}
+
 // shiftQCodes are the qcodes of both Shift keys.
 var shiftQCodes = [2]string{"shift", "shift_r"}
 

@@ -23,6 +23,13 @@ const (
 	DefaultInterval = 100 * time.Millisecond
 )
 
+// maxBatchBytes bounds the PS/2 scancode bytes that one SendKeys call may
+// produce. QEMU's PS/2 keyboard queue (PS2_QUEUE_SIZE in hw/input/ps2.c)
+// has room for 16 bytes and drops the rest, and input-send-event queues
+// every event of one command before the guest can read any of them. A
+// USB keyboard's queue in QEMU (hw/input/hid.c) is 16 events long.
+const maxBatchBytes = 16
+
 // releaseTimeout bounds the release of held keys after the run ends, which
 // happens even when the run's context is already cancelled.
 const releaseTimeout = 2 * time.Second
@@ -49,7 +56,9 @@ type ConsoleWaiter interface {
 // Typer types a Program into a guest.
 //
 // Keys are sent in batches of Burst key presses, one SendKeys call per
-// batch, with a pause of Interval after each batch. With Hold set, each
+// batch, with a pause of Interval after each batch. A batch also ends
+// early when one more key would make it produce over 16 PS/2 scancode
+// bytes, so a batch of shifted characters is shorter. With Hold set, each
 // key instead goes down in one call and up in another, Hold later.
 type Typer struct {
 	Keyboard Keyboard
@@ -131,6 +140,7 @@ func (t *Typer) interval() time.Duration {
 type run struct {
 	typer   *Typer
 	batch   []KeyEvent
+	bytes   int             // estimated scancode bytes of batch
 	strokes int             // key presses since the last pause
 	held    map[string]bool // qcodes held down by <...On>
 	line    strings.Builder // text typed since the last KeysTyped event
@@ -237,8 +247,15 @@ func (r *run) stroke(ctx context.Context, down, up []KeyEvent) error {
 			return err
 		}
 	} else {
+		size := scancodeBytes(down) + scancodeBytes(up)
+		if r.bytes+size > maxBatchBytes && len(r.batch) > 0 {
+			if err := r.endBurst(ctx); err != nil {
+				return err
+			}
+		}
 		r.batch = append(r.batch, down...)
 		r.batch = append(r.batch, up...)
+		r.bytes += size
 	}
 
 	r.typed++
@@ -246,6 +263,11 @@ func (r *run) stroke(ctx context.Context, down, up []KeyEvent) error {
 	if r.strokes < r.typer.burst() {
 		return nil
 	}
+	return r.endBurst(ctx)
+}
+
+// endBurst sends the queued batch and pauses for the guest to read it.
+func (r *run) endBurst(ctx context.Context) error {
 	r.strokes = 0
 	if err := r.flush(ctx); err != nil {
 		return err
@@ -260,6 +282,7 @@ func (r *run) flush(ctx context.Context) error {
 	}
 	events := r.batch
 	r.batch = nil
+	r.bytes = 0
 	return r.send(ctx, events)
 }
 
