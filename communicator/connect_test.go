@@ -11,6 +11,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bakeimg/bake/communicator/sshtest"
 	"github.com/bakeimg/bake/event"
 )
 
@@ -122,7 +123,7 @@ func TestConnectFailureClasses(t *testing.T) {
 		{
 			name: "auth always rejected",
 			addr: func(t *testing.T) string {
-				return (&testServer{rejectFirst: 1 << 30}).start(t).addr
+				return (&sshtest.Server{RejectFirst: 1 << 30}).Start(t).Addr
 			},
 			wantClass: AuthRejected,
 		},
@@ -177,10 +178,10 @@ func TestConnectFailureClasses(t *testing.T) {
 
 func TestConnectRetriesRejectedAuth(t *testing.T) {
 	key := newTestKey(t)
-	srv := (&testServer{rejectFirst: 2, authorizedKey: key.Signer.PublicKey()}).start(t)
+	srv := (&sshtest.Server{RejectFirst: 2, AuthorizedKey: key.Signer.PublicKey()}).Start(t)
 	rec := &recorder{}
 	client, err := Connect(context.Background(), Config{
-		Addr:          srv.addr,
+		Addr:          srv.Addr,
 		User:          "root",
 		Signer:        key.Signer,
 		Timeout:       10 * time.Second,
@@ -192,14 +193,14 @@ func TestConnectRetriesRejectedAuth(t *testing.T) {
 	}
 	defer client.Close()
 
-	if got := srv.conns.Load(); got != 3 {
+	if got := srv.Connections(); got != 3 {
 		t.Errorf("server saw %d connections, want 3", got)
 	}
-	want := ssh.FingerprintSHA256(srv.hostKey.PublicKey())
+	want := ssh.FingerprintSHA256(srv.HostKey.PublicKey())
 	if got := client.HostKeyFingerprint(); got != want {
 		t.Errorf("HostKeyFingerprint() = %q, want %q", got, want)
 	}
-	if got := client.HostKey().Marshal(); string(got) != string(srv.hostKey.PublicKey().Marshal()) {
+	if got := client.HostKey().Marshal(); string(got) != string(srv.HostKey.PublicKey().Marshal()) {
 		t.Error("HostKey() differs from the server's host key")
 	}
 
@@ -216,10 +217,10 @@ func TestConnectRetriesRejectedAuth(t *testing.T) {
 }
 
 func TestConnectPassword(t *testing.T) {
-	srv := (&testServer{password: "s3cret"}).start(t)
+	srv := (&sshtest.Server{Password: "s3cret"}).Start(t)
 	rec := &recorder{}
 	client, err := Connect(context.Background(), Config{
-		Addr:     srv.addr,
+		Addr:     srv.Addr,
 		User:     "admin",
 		Password: "s3cret",
 		Emitter:  event.NewEmitter("b", rec),

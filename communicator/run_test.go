@@ -11,17 +11,18 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bakeimg/bake/communicator/sshtest"
 	"github.com/bakeimg/bake/event"
 )
 
 // connectTo starts srv and returns a client connected to it with a fresh
 // key.
-func connectTo(t *testing.T, srv *testServer) *Client {
+func connectTo(t *testing.T, srv *sshtest.Server) *Client {
 	t.Helper()
 	key := newTestKey(t)
-	srv.authorizedKey = key.Signer.PublicKey()
-	srv.start(t)
-	client, err := Connect(context.Background(), Config{Addr: srv.addr, User: "root", Signer: key.Signer, Timeout: 10 * time.Second})
+	srv.AuthorizedKey = key.Signer.PublicKey()
+	srv.Start(t)
+	client, err := Connect(context.Background(), Config{Addr: srv.Addr, User: "root", Signer: key.Signer, Timeout: 10 * time.Second})
 	if err != nil {
 		t.Fatalf("Connect() = %v", err)
 	}
@@ -48,7 +49,7 @@ func (l *lines) all() []string {
 }
 
 func TestRunOutputAndExitCode(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	tests := []struct {
 		name       string
 		cmd        string
@@ -106,7 +107,7 @@ func TestRunOutputAndExitCode(t *testing.T) {
 }
 
 func TestRunNilCallbacks(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	code, err := client.Run(context.Background(), "seq 1 20000; seq 1 20000 >&2; exit 4", nil, nil, nil)
 	if err != nil || code != 4 {
 		t.Errorf("Run() = %d, %v, want 4, nil", code, err)
@@ -114,7 +115,7 @@ func TestRunNilCallbacks(t *testing.T) {
 }
 
 func TestRunLongLineIsSplit(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	var stdout lines
 	_, err := client.Run(context.Background(), "head -c 150000 /dev/zero | tr '\\0' x; echo; echo end", nil, stdout.add, nil)
 	if err != nil {
@@ -137,7 +138,7 @@ func TestRunLongLineIsSplit(t *testing.T) {
 }
 
 func TestRunInvalidEnvironmentName(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	_, err := client.Run(context.Background(), "true", map[string]string{"BAD-NAME": "x"}, nil, nil)
 	if err == nil || !strings.Contains(err.Error(), `invalid environment variable name "BAD-NAME"`) {
 		t.Errorf("Run() error = %v, want the invalid name", err)
@@ -147,16 +148,16 @@ func TestRunInvalidEnvironmentName(t *testing.T) {
 func TestRunSignalAndDisconnect(t *testing.T) {
 	tests := []struct {
 		name     string
-		result   execResult
+		result   sshtest.Result
 		wantCode int
 		wantErr  error
 	}{
-		{name: "killed by signal", result: execResult{signal: "KILL"}, wantCode: 137},
-		{name: "connection dropped", result: execResult{drop: true}, wantCode: -1, wantErr: ErrDisconnected},
+		{name: "killed by signal", result: sshtest.Result{Signal: "KILL"}, wantCode: 137},
+		{name: "connection dropped", result: sshtest.Result{Drop: true}, wantCode: -1, wantErr: ErrDisconnected},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := &testServer{handle: func(cmd string, ch ssh.Channel) execResult {
+			srv := &sshtest.Server{Handle: func(cmd string, ch ssh.Channel) sshtest.Result {
 				ch.Write([]byte("before\n"))
 				return tt.result
 			}}
@@ -177,7 +178,7 @@ func TestRunSignalAndDisconnect(t *testing.T) {
 }
 
 func TestRunAfterDisconnect(t *testing.T) {
-	srv := &testServer{handle: func(string, ssh.Channel) execResult { return execResult{drop: true} }}
+	srv := &sshtest.Server{Handle: func(string, ssh.Channel) sshtest.Result { return sshtest.Result{Drop: true} }}
 	client := connectTo(t, srv)
 	client.Run(context.Background(), "reboot", nil, nil, nil)
 	_, err := client.Run(context.Background(), "true", nil, nil, nil)
@@ -187,7 +188,7 @@ func TestRunAfterDisconnect(t *testing.T) {
 }
 
 func TestRunCanceled(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
@@ -218,7 +219,7 @@ func TestQuote(t *testing.T) {
 }
 
 func TestKeepaliveClosesDeadConnection(t *testing.T) {
-	srv := &testServer{ignoreGlobal: true}
+	srv := &sshtest.Server{IgnoreGlobalRequests: true}
 	client := connectTo(t, srv)
 	rec := &recorder{}
 	client.emitter = event.NewEmitter("b", rec)
@@ -245,7 +246,7 @@ func TestKeepaliveClosesDeadConnection(t *testing.T) {
 }
 
 func TestKeepaliveStopsOnClose(t *testing.T) {
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	done := make(chan struct{})
 	go func() {
 		client.keepalive(20*time.Millisecond, time.Second)

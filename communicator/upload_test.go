@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/bakeimg/bake/communicator/sshtest"
 )
 
 // writeTree creates files under dir; a name ending in "/" is a directory.
@@ -83,11 +85,11 @@ var tree = map[string]fs.FileMode{
 func TestUploadDirectory(t *testing.T) {
 	tests := []struct {
 		name     string
-		server   *testServer
+		server   *sshtest.Server
 		wantSFTP bool
 	}{
-		{name: "sftp", server: &testServer{}, wantSFTP: true},
-		{name: "exec fallback", server: &testServer{noSFTP: true}, wantSFTP: false},
+		{name: "sftp", server: &sshtest.Server{}, wantSFTP: true},
+		{name: "exec fallback", server: &sshtest.Server{NoSFTP: true}, wantSFTP: false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -107,11 +109,11 @@ func TestUploadDirectory(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(remoteRoot, "pwned")); err == nil {
 				t.Error("a file name was run as a shell command")
 			}
-			sftpUsed := tt.server.sftpSessions.Load() > 0
+			sftpUsed := tt.server.SFTPSessions() > 0
 			if sftpUsed != tt.wantSFTP {
-				t.Errorf("SFTP sessions = %d, want SFTP used = %v", tt.server.sftpSessions.Load(), tt.wantSFTP)
+				t.Errorf("SFTP sessions = %d, want SFTP used = %v", tt.server.SFTPSessions(), tt.wantSFTP)
 			}
-			if !tt.wantSFTP && tt.server.execs.Load() == 0 {
+			if !tt.wantSFTP && len(tt.server.Commands()) == 0 {
 				t.Error("fallback ran no exec requests")
 			}
 		})
@@ -121,14 +123,14 @@ func TestUploadDirectory(t *testing.T) {
 func TestUploadFile(t *testing.T) {
 	tests := []struct {
 		name       string
-		server     *testServer
+		server     *sshtest.Server
 		remote     string // relative to the remote root
 		wantRemote string
 	}{
-		{name: "sftp to path", server: &testServer{}, remote: "etc/motd", wantRemote: "etc/motd"},
-		{name: "sftp into directory", server: &testServer{}, remote: "etc/", wantRemote: "etc/setup.sh"},
-		{name: "exec to path", server: &testServer{noSFTP: true}, remote: "etc/motd", wantRemote: "etc/motd"},
-		{name: "exec into directory", server: &testServer{noSFTP: true}, remote: "etc/", wantRemote: "etc/setup.sh"},
+		{name: "sftp to path", server: &sshtest.Server{}, remote: "etc/motd", wantRemote: "etc/motd"},
+		{name: "sftp into directory", server: &sshtest.Server{}, remote: "etc/", wantRemote: "etc/setup.sh"},
+		{name: "exec to path", server: &sshtest.Server{NoSFTP: true}, remote: "etc/motd", wantRemote: "etc/motd"},
+		{name: "exec into directory", server: &sshtest.Server{NoSFTP: true}, remote: "etc/", wantRemote: "etc/setup.sh"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -155,28 +157,28 @@ func TestUploadFile(t *testing.T) {
 func TestUploadErrors(t *testing.T) {
 	tests := []struct {
 		name   string
-		server *testServer
+		server *sshtest.Server
 		local  func(t *testing.T) string
 		remote func(root string) string
 		want   string
 	}{
 		{
 			name:   "missing local file",
-			server: &testServer{},
+			server: &sshtest.Server{},
 			local:  func(t *testing.T) string { return filepath.Join(t.TempDir(), "missing.sh") },
 			remote: func(root string) string { return root + "/x" },
 			want:   "missing.sh",
 		},
 		{
 			name:   "remote parent is a file, sftp",
-			server: &testServer{},
+			server: &sshtest.Server{},
 			local:  localFile,
 			remote: blockedRemote,
 			want:   "failed to upload",
 		},
 		{
 			name:   "remote parent is a file, exec",
-			server: &testServer{noSFTP: true},
+			server: &sshtest.Server{NoSFTP: true},
 			local:  localFile,
 			remote: blockedRemote,
 			want:   "exited with status 1",
@@ -217,7 +219,7 @@ func TestUploadSymlinkToDirectory(t *testing.T) {
 	if err := os.Symlink(filepath.Join(local, "real"), filepath.Join(local, "link")); err != nil {
 		t.Fatal(err)
 	}
-	client := connectTo(t, &testServer{})
+	client := connectTo(t, &sshtest.Server{})
 	err := client.Upload(context.Background(), local, t.TempDir()+"/dest")
 	if err == nil || !strings.Contains(err.Error(), "symbolic link to a directory") {
 		t.Errorf("Upload() error = %v, want the symbolic link named", err)

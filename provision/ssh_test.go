@@ -1,0 +1,129 @@
+package provision
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bakeimg/bake/communicator"
+	"github.com/bakeimg/bake/communicator/sshtest"
+	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/recipes"
+)
+
+// The tests below run provisioners through a real SSH client against an
+// in-process server that runs commands on the host, so "the guest" is the
+// test's temporary directories.
+
+func connect(t *testing.T, srv *sshtest.Server) *communicator.Client {
+	t.Helper()
+	key, err := communicator.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AuthorizedKey = key.Signer.PublicKey()
+	srv.Start(t)
+	client, err := communicator.Connect(context.Background(), communicator.Config{
+		Addr: srv.Addr, User: "root", Signer: key.Signer, Timeout: 10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("Connect() = %v", err)
+	}
+	t.Cleanup(func() { client.Close() })
+	return client
+}
+
+func TestShellOverSSH(t *testing.T) {
+	for _, noSFTP := range []bool{false, true} {
+		name := "sftp"
+		if noSFTP {
+			name = "exec upload"
+		}
+		t.Run(name, func(t *testing.T) {
+			client := connect(t, &sshtest.Server{NoSFTP: noSFTP})
+			guestTmp := t.TempDir()
+			rec := &recorder{}
+			p := recipes.Provisioner{Shell: []string{
+				`echo "hello $NAME"`,
+				`echo warn >&2`,
+				`false`,
+				`echo never`,
+			}}
+			err := Run(context.Background(), client, p, Options{
+				Index:       1,
+				Environment: map[string]string{"NAME": "it's me"},
+				TempDir:     guestTmp,
+				Emitter:     event.NewEmitter("b", rec),
+			})
+			want := `provisioner 1 (shell): command "echo \"hello $NAME\" …" exited with status 1`
+			if err == nil || err.Error() != want {
+				t.Fatalf("Run() error = %v, want %q", err, want)
+			}
+			wantOut := []string{"out: hello it's me", "err: warn"}
+			if got := rec.outputs(); !slices.Equal(got, wantOut) {
+				t.Errorf("output events = %q, want %q", got, wantOut)
+			}
+			left, err := os.ReadDir(guestTmp)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 0 {
+				t.Errorf("guest temp dir still holds %d files, want the script removed", len(left))
+			}
+		})
+	}
+}
+
+func TestScriptAndFileOverSSH(t *testing.T) {
+	recipeDir := t.TempDir()
+	guest := t.TempDir()
+	script := "#!/bin/sh\nset -e\necho \"$GREETING\" > \"$OUT\"\n"
+	if err := os.WriteFile(filepath.Join(recipeDir, "setup.sh"), []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(recipeDir, "files", "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(recipeDir, "files", "etc", "motd"), []byte("welcome\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	client := connect(t, &sshtest.Server{})
+
+	out := filepath.Join(guest, "greeting")
+	scriptStep := recipes.Provisioner{Script: "setup.sh", Environment: map[string]string{"GREETING": "hi there", "OUT": out}}
+	if err := Run(context.Background(), client, scriptStep, Options{Index: 1, Dir: recipeDir, TempDir: guest}); err != nil {
+		t.Fatalf("script provisioner: %v", err)
+	}
+	if data, err := os.ReadFile(out); err != nil || string(data) != "hi there\n" {
+		t.Errorf("script output file = %q, %v, want \"hi there\\n\"", data, err)
+	}
+
+	dest := filepath.Join(guest, "root")
+	fileStep := recipes.Provisioner{Source: "files", Destination: dest}
+	if err := Run(context.Background(), client, fileStep, Options{Index: 2, Dir: recipeDir}); err != nil {
+		t.Fatalf("file provisioner: %v", err)
+	}
+	info, err := os.Stat(filepath.Join(dest, "etc", "motd"))
+	if err != nil {
+		t.Fatalf("uploaded file missing: %v", err)
+	}
+	if info.Mode().Perm() != 0o640 {
+		t.Errorf("uploaded mode = %v, want 0640", info.Mode().Perm())
+	}
+}
+
+func TestExpectDisconnectOverSSH(t *testing.T) {
+	srv := &sshtest.Server{Handle: func(cmd string, ch ssh.Channel) sshtest.Result {
+		return sshtest.Result{Drop: true}
+	}}
+	client := connect(t, srv)
+	p := recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}
+	if err := Run(context.Background(), client, p, Options{Index: 1}); err != nil {
+		t.Errorf("Run() = %v, want the dropped connection accepted", err)
+	}
+}
