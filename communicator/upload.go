@@ -22,7 +22,7 @@ const modeBits = fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky
 // A remote path ending in "/" is a directory to copy into instead.
 // A directory is copied recursively. Mode bits are preserved; ownership and
 // times are not. Upload uses SFTP and, when the server has no sftp
-// subsystem (dropbear, for one), falls back to "mkdir -p" and "cat >" over
+// subsystem (dropbear without an sftp-server binary, for one), falls back to "mkdir -p" and "cat >" over
 // exec.
 func (c *Client) Upload(ctx context.Context, local, remote string) error {
 	if _, err := os.Stat(local); err != nil {

@@ -73,7 +73,7 @@ func TestShellOverSSH(t *testing.T) {
 				t.Fatal(err)
 			}
 			if len(left) != 0 {
-				t.Errorf("guest temp dir still holds %d files, want the script removed", len(left))
+				t.Errorf("guest temp dir still contains %d files, want the script removed", len(left))
 			}
 		})
 	}

@@ -21,7 +21,7 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Result is how an exec request ends.
+// Result is the outcome of an exec request.
 type Result struct {
 	Status int
 	Signal string // sent as exit-signal instead of exit-status when set, as in "KILL"
@@ -37,7 +37,8 @@ type Server struct {
 	// RejectFirst rejects authentication on this many connections before
 	// accepting, like an installer's sshd that runs before the real one.
 	RejectFirst int
-	// NoSFTP rejects the sftp subsystem, as dropbear does.
+	// NoSFTP rejects the sftp subsystem, as dropbear does when no
+	// sftp-server binary is installed.
 	NoSFTP bool
 	// IgnoreGlobalRequests leaves global requests such as keepalives
 	// unanswered, like a peer that has gone away without closing the
