@@ -26,9 +26,9 @@ const (
 	DefaultHTTPPortMin   = 8000
 	DefaultHTTPPortMax   = 9000
 	DefaultCloudInitName = "cidata"
-	// DefaultKeyInterval and DefaultKeyHold pace typed keys. At 10ms each a
-	// key takes about 20ms, roughly 50 characters a second.
-	// NOTE: a first guess, not measured against every bootloader.
+	// DefaultKeyInterval and DefaultKeyHold pace typed keys: together at
+	// most about 50 keys a second.
+	// NOTE: a first choice, not measured against every bootloader.
 	DefaultKeyInterval = 10 * time.Millisecond
 	DefaultKeyHold     = 10 * time.Millisecond
 )
@@ -50,7 +50,7 @@ func applyDefaults(r *Recipe) {
 		r.Shutdown.Command = "poweroff"
 		if r.SSH.Username != "root" {
 			// -n makes sudo fail at once instead of waiting for a password
-			// prompt that nobody answers.
+			// that a non-interactive session cannot type.
 			r.Shutdown.Command = "sudo -n poweroff"
 		}
 	}
@@ -170,7 +170,8 @@ func isLocalSource(s Source) bool {
 	return len(s.ISO) > 0 && !slices.ContainsFunc(s.ISO, IsURL)
 }
 
-// Enabled reports whether the recipe asks for a NoCloud seed CD.
+// Enabled reports whether any cloud-init data is set, which means the
+// build attaches a NoCloud seed CD.
 func (c CloudInit) Enabled() bool {
 	return c.UserData != "" || c.MetaData != "" || c.NetworkConfig != "" || len(c.Files) > 0
 }

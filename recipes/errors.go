@@ -8,8 +8,9 @@ import (
 )
 
 // Error is one problem found in a recipe, a variable file or an override.
-// Line and Column are 1-based and zero when the problem has no place in a
-// file, such as a required key that is missing.
+// Line and Column are 1-based, Column counts bytes, and both are zero when
+// the problem has no place in a file, such as a required key that is
+// missing.
 type Error struct {
 	File   string
 	Line   int

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -491,5 +492,17 @@ func TestLoadLocalSourceChecksum(t *testing.T) {
 				t.Errorf("Source.Checksum = %q, want %q", r.Source.Checksum, tt.want)
 			}
 		})
+	}
+}
+
+func TestLoadTooManyKeys(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(baseRecipe + "[http.content]\n")
+	for i := range MaxKeys {
+		fmt.Fprintf(&b, "f%d = \"x\"\n", i)
+	}
+	got := loadError(t, writeRecipe(t, b.String()), LoadOptions{})
+	if want := "recipe.toml: 10002 keys, more than the 10000 maximum"; got != want {
+		t.Errorf("error = %q, want %q", got, want)
 	}
 }

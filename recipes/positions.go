@@ -1,6 +1,7 @@
 package recipes
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 
@@ -82,15 +83,16 @@ func (m positions) lookup(path keyPath) position {
 }
 
 // mapPositions walks the TOML syntax tree of doc and records where every
-// key, table header and array element starts. doc must already have decoded
-// without error, because the walk does not report syntax errors.
-func mapPositions(doc []byte) positions {
-	w := positionWalker{pos: positions{}, arrays: map[string]int{}}
+// key, table header and array element starts. It also returns the number
+// of key-value pairs. The walk stops silently at a syntax error, so callers
+// learn about syntax errors from the decoder.
+func mapPositions(doc []byte) (positions, int) {
+	w := positionWalker{pos: positions{}, arrays: map[string]int{}, lines: lineStarts(doc)}
 	w.parser.Reset(doc)
 	for w.parser.NextExpression() {
 		w.expression(w.parser.Expression())
 	}
-	return w.pos
+	return w.pos, w.keys
 }
 
 type positionWalker struct {
@@ -99,6 +101,20 @@ type positionWalker struct {
 	// arrays counts the [[tables]] seen so far under each array key.
 	arrays map[string]int
 	table  keyPath
+	keys   int
+	// lines holds the offset at which each line starts, so that a position
+	// costs a binary search instead of a scan from the start of the file.
+	lines []int
+}
+
+func lineStarts(doc []byte) []int {
+	starts := []int{0}
+	for i, c := range doc {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return starts
 }
 
 func (w *positionWalker) expression(n *unstable.Node) {
@@ -139,6 +155,7 @@ func (w *positionWalker) header(n *unstable.Node, array bool) keyPath {
 }
 
 func (w *positionWalker) keyValue(base keyPath, n *unstable.Node) {
+	w.keys++
 	path := base
 	it := n.Key()
 	for it.Next() {
@@ -179,6 +196,7 @@ func (w *positionWalker) record(path keyPath, n *unstable.Node) {
 	if _, ok := w.pos[key]; ok || n.Raw.Length == 0 {
 		return
 	}
-	s := w.parser.Shape(n.Raw)
-	w.pos[key] = position{line: s.Start.Line, column: s.Start.Column}
+	offset := int(n.Raw.Offset)
+	line := sort.SearchInts(w.lines, offset+1) // lines[line-1] <= offset
+	w.pos[key] = position{line: line, column: offset - w.lines[line-1] + 1}
 }

@@ -116,9 +116,9 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 	return l.w.Write(p)
 }
 
-// refs lists what a template refers to: variables by name, top-level
-// fields of TemplateData, and whether it uses the variables in a way that
-// cannot be resolved statically (`index .Vars $x`, `user $x`).
+// refs is the set of names a template refers to: variables, top-level
+// fields of TemplateData, and whether it reaches variables through a name
+// only known at run time (`index .Vars $x`, `user $x`).
 type refs struct {
 	vars    []string
 	fields  []string

@@ -47,8 +47,8 @@ var sizeUnits = map[string]int64{
 // unit. Signs, exponents and hexadecimal are rejected on purpose.
 var sizePattern = regexp.MustCompile(`^([0-9]+(?:\.[0-9]+)?) ?([A-Za-z]*)$`)
 
-// MaxSize is the largest size a recipe may name: 64 TiB. Sizes beyond it
-// are rejected as typing mistakes before any tool sees them.
+// MaxSize is the largest size a recipe may name: 64 TiB. Larger sizes are
+// rejected as typing mistakes before they reach qemu-img.
 const MaxSize Size = 64 << 40
 
 // ParseSize parses "2GiB", "512M", "1.5GiB" or "1073741824".

@@ -11,7 +11,7 @@ import (
 // variable: BAKE_VAR_name=value.
 const EnvPrefix = "BAKE_VAR_"
 
-// variableName is what `.Vars.name` in a template can reach.
+// variableName matches the names that `.Vars.name` in a template can reach.
 var variableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // variableResolver computes the final value of every declared variable.
@@ -138,12 +138,17 @@ func (v *variableResolver) applyVarFile(file string) {
 		v.extra = append(v.extra, err)
 		return
 	}
+	pos, perr := mapDocument(file, doc)
+	if perr != nil {
+		v.extra = append(v.extra, perr)
+		return
+	}
 	raw, perr := parseDocument(file, doc)
 	if perr != nil {
 		v.extra = append(v.extra, perr)
 		return
 	}
-	errs := newCollector(file, mapPositions(doc))
+	errs := newCollector(file, pos)
 	for _, name := range sortedKeys(raw) {
 		path := keyPath{name}
 		value, isString := raw[name].(string)
