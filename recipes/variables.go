@@ -208,7 +208,7 @@ func (v *variableResolver) renderDefault(name, value string, stack []string) boo
 
 	deps := refs.vars
 	if refs.anyVars {
-		deps = sortedKeys(v.recipe.Variables)
+		deps = sortedKeys(v.declaredValues())
 	}
 	for _, dep := range deps {
 		if !v.declared(dep) {
