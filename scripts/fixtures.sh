@@ -1,0 +1,284 @@
+#!/bin/bash
+# Builds the test fixtures bake's integration tests boot under QEMU, from Debian
+# packages and Debian's mirror only. Fixtures are cached in
+# ${BAKE_FIXTURES:-$HOME/.cache/bake/fixtures} and rebuilt only when missing.
+# Each build works in a temporary directory beside the cache and renames its
+# outputs into place at the end, so an interrupted build leaves no partial
+# fixture behind. Must run as root.
+#
+# Usage:
+#   fixtures.sh debian-disk | netboot-iso | tiny-iso | all
+#   fixtures.sh path NAME     print the cached path of a fixture
+set -euo pipefail
+
+FIXTURES=${BAKE_FIXTURES:-$HOME/.cache/bake/fixtures}
+MIRROR=${BAKE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+SUITE=bookworm
+SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
+
+# Label of the Debian disk's root filesystem. GRUB finds its configuration by
+# this label, and the kernel command line and fstab mount the root by it, so
+# the disk boots whether it is attached as virtio, SCSI or IDE.
+ROOT_LABEL=debian-root
+# Virtual size of the Debian disk in MiB. The root partition starts at 1 MiB.
+DISK_MIB=2048
+PART_START_SECTOR=2048
+
+GRUB_DIR=/usr/lib/grub/i386-pc
+NETBOOT_DIR=/usr/lib/debian-installer/images/12/amd64/text
+ISOLINUX_BIN=/usr/lib/ISOLINUX/isolinux.bin
+SYSLINUX_MODULES=/usr/lib/syslinux/modules/bios
+
+log() {
+	echo "fixtures: $*" >&2
+}
+
+die() {
+	echo "fixtures: $*" >&2
+	exit 1
+}
+
+# fixture_path prints the path of a fixture's main file.
+fixture_path() {
+	case "$1" in
+	debian-disk) echo "$FIXTURES/debian-12-base.qcow2" ;;
+	debian-kernel) echo "$FIXTURES/debian-12-base.vmlinuz" ;;
+	debian-initrd) echo "$FIXTURES/debian-12-base.initrd" ;;
+	netboot-iso) echo "$FIXTURES/debian-12-netboot.iso" ;;
+	tiny-iso) echo "$FIXTURES/tiny-installer.iso" ;;
+	*) die "unknown fixture \"$1\": expected debian-disk, debian-kernel, debian-initrd, netboot-iso or tiny-iso" ;;
+	esac
+}
+
+require_root() {
+	[ "$(id -u)" -eq 0 ] || die "must run as root (try: sudo $0 $*)"
+}
+
+# ensure_deps runs deps.sh, which calls apt-get only when a package is missing.
+ensure_deps() {
+	"$SCRIPT_DIR/deps.sh" >&2
+}
+
+# new_workdir creates a build directory on the cache's filesystem so the final
+# rename is atomic, and removes it when the script exits.
+new_workdir() {
+	mkdir -p "$FIXTURES"
+	WORK=$(mktemp -d "$FIXTURES/.build-$1.XXXXXX")
+	trap 'rm -rf "$WORK"' EXIT
+}
+
+build_debian_disk() {
+	local disk kernel initrd
+	disk=$(fixture_path debian-disk)
+	kernel=$(fixture_path debian-kernel)
+	initrd=$(fixture_path debian-initrd)
+	if [ -f "$disk" ] && [ -f "$kernel" ] && [ -f "$initrd" ]; then
+		log "debian-disk: cached at $disk"
+		return
+	fi
+
+	local started=$SECONDS
+	new_workdir debian-disk
+	local root=$WORK/root
+	mkdir -p "$root" "$FIXTURES/cache/debootstrap"
+
+	log "debian-disk: debootstrap $SUITE from $MIRROR"
+	debootstrap --variant=minbase --cache-dir="$FIXTURES/cache/debootstrap" \
+		--include=systemd-sysv,openssh-server,cloud-init,python3-cffi-backend,linux-image-cloud-amd64,ifupdown,isc-dhcp-client,udev,cloud-guest-utils,e2fsprogs,util-linux,fdisk,sudo,ca-certificates \
+		"$SUITE" "$root" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 || {
+		tail -n 30 "$WORK/debootstrap.log" >&2
+		die "debootstrap of $SUITE from $MIRROR failed (last lines above): check the mirror, or set BAKE_DEBIAN_MIRROR"
+	}
+
+	configure_debian_root "$root"
+	install_grub_files "$root"
+
+	log "debian-disk: making the disk image"
+	make_debian_raw "$root" "$WORK/disk.raw"
+
+	cp "$(readlink -f "$root/vmlinuz")" "$WORK/vmlinuz"
+	cp "$(readlink -f "$root/initrd.img")" "$WORK/initrd"
+	qemu-img convert -c -O qcow2 -o compression_type=zstd "$WORK/disk.raw" "$WORK/disk.qcow2"
+
+	mv "$WORK/vmlinuz" "$kernel"
+	mv "$WORK/initrd" "$initrd"
+	mv "$WORK/disk.qcow2" "$disk"
+	log "debian-disk: built $disk in $((SECONDS - started)) s"
+}
+
+configure_debian_root() {
+	local root=$1
+
+	cat >"$root/etc/apt/sources.list" <<SOURCES
+deb $MIRROR $SUITE main
+deb $MIRROR $SUITE-updates main
+deb http://security.debian.org/debian-security $SUITE-security main
+SOURCES
+
+	echo debian >"$root/etc/hostname"
+	cat >"$root/etc/hosts" <<'HOSTS'
+127.0.0.1	localhost
+127.0.1.1	debian
+::1		localhost ip6-localhost ip6-loopback
+HOSTS
+	# The guest's DHCP client writes its own resolver configuration at boot.
+	rm -f "$root/etc/resolv.conf"
+
+	echo "LABEL=$ROOT_LABEL / ext4 errors=remount-ro 0 1" >"$root/etc/fstab"
+
+	# Names virtio-net gets: ens3 on the pc machine (slot 3 with ACPI hotplug),
+	# enp0s2 on q35, enp0s3/ens2 in other slot layouts, eth0 with net.ifnames=0.
+	cat >"$root/etc/network/interfaces" <<'IFACES'
+source /etc/network/interfaces.d/*
+
+auto lo
+iface lo inet loopback
+IFACES
+	local nic
+	for nic in ens3 enp0s3 ens2 enp0s2 eth0; do
+		printf '\nallow-hotplug %s\niface %s inet dhcp\n' "$nic" "$nic" >>"$root/etc/network/interfaces"
+	done
+
+	# cloud-init reads a NoCloud seed (a "cidata" CD or a seed URL) and
+	# otherwise falls back to None instead of waiting on cloud metadata
+	# services. The ifupdown stanzas above configure the network, so
+	# cloud-init's own network configuration, which would add duplicate
+	# stanzas for the same interface, is off.
+	# C.UTF-8 needs no locales package, and cloud-init skips locale-gen for
+	# it. manage_etc_hosts maps the hostname cloud-init sets to 127.0.1.1, so
+	# sudo can resolve it.
+	cat >"$root/etc/cloud/cloud.cfg.d/90-bake.cfg" <<'CLOUD'
+datasource_list: [ NoCloud, None ]
+network:
+  config: disabled
+locale: C.UTF-8
+manage_etc_hosts: true
+CLOUD
+
+	# Root logs in with keys only. Host keys are made on first boot, so every
+	# instance of the disk gets its own; sshd -t would fail without them.
+	cat >"$root/etc/ssh/sshd_config.d/bake.conf" <<'SSHD'
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+SSHD
+	rm -f "$root"/etc/ssh/ssh_host_*
+	mkdir -p "$root/etc/systemd/system/ssh.service.d"
+	cat >"$root/etc/systemd/system/ssh.service.d/host-keys.conf" <<'UNIT'
+[Service]
+ExecStartPre=
+ExecStartPre=/usr/bin/ssh-keygen -A
+ExecStartPre=/usr/sbin/sshd -t
+UNIT
+
+	# A locked, empty root password: no password login, keys only.
+	chroot "$root" usermod -p '!' root
+
+	# An empty machine-id makes systemd generate a new one on first boot.
+	: >"$root/etc/machine-id"
+	rm -f "$root/var/lib/dbus/machine-id"
+
+	chroot "$root" apt-get clean
+	rm -rf "$root"/var/lib/apt/lists/* "$root"/var/log/*.log "$root"/tmp/* "$root"/var/tmp/*
+}
+
+# install_grub_files writes /boot/grub into the root: GRUB's modules, so
+# insmod works, and a grub.cfg that boots the kernel the /vmlinuz and
+# /initrd.img symlinks point at. Debian's kernel packages update those
+# symlinks, so the menu keeps working after a kernel upgrade in the guest.
+install_grub_files() {
+	local root=$1
+	mkdir -p "$root/boot/grub/i386-pc"
+	cp "$GRUB_DIR"/*.mod "$GRUB_DIR"/*.lst "$root/boot/grub/i386-pc/"
+	cat >"$root/boot/grub/grub.cfg" <<CFG
+serial --unit=0 --speed=115200
+terminal_input serial console
+terminal_output serial console
+set timeout=0
+set default=0
+menuentry 'Debian GNU/Linux 12' {
+	search --no-floppy --label --set=root $ROOT_LABEL
+	linux /vmlinuz root=LABEL=$ROOT_LABEL ro console=tty0 console=ttyS0,115200
+	initrd /initrd.img
+}
+CFG
+}
+
+# make_debian_raw writes a raw MBR disk without loop devices: sfdisk on a
+# file, the root file system made by mkfs.ext4 -d as a separate image and
+# copied to the partition's offset, and GRUB written into the MBR and the gap
+# before the partition.
+make_debian_raw() {
+	local root=$1 raw=$2
+	local part_mib=$((DISK_MIB - PART_START_SECTOR / 2048))
+
+	truncate -s "${DISK_MIB}M" "$raw"
+	echo "start=$PART_START_SECTOR, type=83, bootable" | sfdisk --quiet --label dos "$raw"
+
+	truncate -s "${part_mib}M" "$WORK/root.ext4"
+	mkfs.ext4 -q -F -L "$ROOT_LABEL" -d "$root" "$WORK/root.ext4"
+	dd if="$WORK/root.ext4" of="$raw" bs=1M seek=$((PART_START_SECTOR / 2048)) conv=notrunc,sparse status=none
+	rm -f "$WORK/root.ext4"
+
+	write_grub_boot "$raw"
+}
+
+# write_grub_boot installs GRUB for BIOS the way grub-install embeds it, but
+# on a file. boot.img goes into the first 440 bytes of the MBR (the rest
+# holds the disk signature and partition table). boot.img loads the sector
+# whose LBA it stores at offset 0x5c, which is 1 in the stock image, so
+# core.img goes at sector 1. core.img's first sector (diskboot.img) then
+# loads the rest from sector 2 on, the blocklist grub-mkimage writes by
+# default. The embedded config finds the root partition by label, so the
+# disk boots whichever BIOS drive number it gets.
+write_grub_boot() {
+	local raw=$1
+	local early=$WORK/grub-early.cfg core=$WORK/core.img
+
+	cat >"$early" <<CFG
+search --no-floppy --label --set=root $ROOT_LABEL
+set prefix=(\$root)/boot/grub
+CFG
+	grub-mkimage -O i386-pc -o "$core" -c "$early" -p '(hd0,msdos1)/boot/grub' \
+		biosdisk part_msdos ext2 search search_label normal configfile linux echo test serial terminal
+
+	local core_sectors=$((($(stat -c %s "$core") + 511) / 512))
+	if [ $((core_sectors + 1)) -gt "$PART_START_SECTOR" ]; then
+		die "grub core.img needs $core_sectors sectors but the gap before the partition has $((PART_START_SECTOR - 1)): drop modules from write_grub_boot"
+	fi
+	local kernel_sector
+	kernel_sector=$(od -An -t u8 -j $((0x5c)) -N 8 "$GRUB_DIR/boot.img" | tr -d ' ')
+	[ "$kernel_sector" = 1 ] || die "$GRUB_DIR/boot.img loads core.img from sector $kernel_sector, expected 1: the grub-pc-bin package changed its layout"
+
+	dd if="$GRUB_DIR/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
+	dd if="$core" of="$raw" bs=512 seek=1 conv=notrunc status=none
+}
+
+main() {
+	[ $# -ge 1 ] || die "usage: $0 debian-disk|netboot-iso|tiny-iso|all|path NAME"
+	case "$1" in
+	path)
+		[ $# -eq 2 ] || die "usage: $0 path NAME"
+		fixture_path "$2"
+		return
+		;;
+	debian-disk | netboot-iso | tiny-iso | all) ;;
+	*) die "unknown command \"$1\": expected debian-disk, netboot-iso, tiny-iso, all or path NAME" ;;
+	esac
+
+	require_root "$@"
+	ensure_deps
+	case "$1" in
+	debian-disk) build_debian_disk ;;
+	netboot-iso) build_netboot_iso ;;
+	tiny-iso) build_tiny_iso ;;
+	all)
+		# Each build runs in a subshell so its EXIT trap removes its own
+		# work directory.
+		(build_debian_disk)
+		(build_netboot_iso)
+		(build_tiny_iso)
+		;;
+	esac
+}
+
+main "$@"
