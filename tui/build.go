@@ -166,8 +166,8 @@ func logText(e event.Event) string {
 		if e.HTTP == nil {
 			return "http " + e.Message
 		}
-		return fmt.Sprintf("%s %s %d %s %s", e.HTTP.Method, e.HTTP.Path, e.HTTP.Status,
-			formatBytes(e.HTTP.Bytes), e.HTTP.Remote)
+		return strings.TrimSpace(fmt.Sprintf("%s %s %d %s %s", e.HTTP.Method, e.HTTP.Path, e.HTTP.Status,
+			formatBytes(e.HTTP.Bytes), e.HTTP.Remote))
 	case event.KeysTyped:
 		return "⌨ " + e.Message
 	case event.Info:

@@ -1,6 +1,7 @@
 package tui
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ type console struct {
 	ring        ring[string]
 	screen      []string // rendered screen rows, valid while screenValid
 	screenValid bool
+	state       vtState // guarded by mu, like the emulator it mirrors
 
 	version atomic.Uint64 // incremented after every parsed chunk
 
@@ -65,6 +67,7 @@ func newConsole(scrollback int, reply func([]byte)) *console {
 	c := &console{
 		emu:   vt.NewEmulator(consoleWidth, consoleHeight),
 		ring:  newRing[string](scrollback),
+		state: newVTState(),
 		reply: reply,
 	}
 	c.idle = sync.NewCond(&c.qmu)
@@ -101,7 +104,9 @@ func (c *console) Write(p []byte) {
 	}
 }
 
-// drain feeds queued bytes to the emulator until the queue is empty.
+// drain feeds queued bytes to the emulator until the queue is empty. It
+// takes the whole queue at once, so long runs of plain lines can take the
+// fast path.
 func (c *console) drain() {
 	for {
 		c.qmu.Lock()
@@ -111,33 +116,106 @@ func (c *console) drain() {
 			c.qmu.Unlock()
 			return
 		}
-		data := c.queue[0]
-		c.queue = c.queue[1:]
-		c.queued -= len(data)
+		queue := c.queue
+		c.queue, c.queued = nil, 0
 		c.qmu.Unlock()
 
-		for len(data) > 0 {
-			n := min(len(data), writeChunk)
-			c.parse(data[:n])
-			data = data[n:]
-		}
+		c.feed(bytes.Join(queue, nil))
 	}
 }
 
-// parse feeds one chunk to the emulator and moves scrolled-off lines to the
-// ring, rendered with their styles.
-func (c *console) parse(p []byte) {
-	c.mu.Lock()
-	_, _ = c.emu.Write(p)
-	if sb := c.emu.Scrollback(); sb != nil && sb.Len() > 0 {
-		for _, line := range sb.Lines() {
-			c.ring.push(line.Render())
+// feed parses data, taking the fast path for long runs of plain lines.
+func (c *console) feed(data []byte) {
+	minRun := 2*consoleHeight + 1
+	for len(data) > 0 {
+		start, end := plainRun(data, minRun)
+		if start < 0 {
+			c.parse(data)
+			return
 		}
-		sb.Clear()
+		c.parse(data[:start])
+		if !c.fastRun(data[start:end]) {
+			c.parse(data[start:end])
+		}
+		data = data[end:]
 	}
+}
+
+// parse feeds data to the emulator in chunks of at most writeChunk bytes,
+// taking the lock once per chunk so rendering never waits long.
+func (c *console) parse(data []byte) {
+	for len(data) > 0 {
+		n := min(len(data), writeChunk)
+		c.mu.Lock()
+		c.parseLocked(data[:n], 0)
+		c.mu.Unlock()
+		c.version.Add(1)
+		data = data[n:]
+	}
+}
+
+// parseLocked feeds p to the emulator and moves the lines that scrolled off
+// to the ring, rendered with their styles, dropping the first skipBlank of
+// them if they are blank. Callers hold mu.
+func (c *console) parseLocked(p []byte, skipBlank int) {
+	c.state.scan(p)
+	_, _ = c.emu.Write(p)
 	c.screenValid = false
-	c.mu.Unlock()
+
+	sb := c.emu.Scrollback()
+	if sb == nil || sb.Len() == 0 {
+		return
+	}
+	for _, line := range sb.Lines() {
+		if skipBlank > 0 && strings.TrimSpace(line.String()) == "" {
+			skipBlank--
+			continue
+		}
+		skipBlank = 0
+		c.ring.push(line.Render())
+	}
+	sb.Clear()
+}
+
+// fastRun applies a run of at least 2h+1 plain lines as the comment at the
+// top of fastpath.go describes, or parses it as usual when it turns out
+// shorter. It returns false, having changed nothing, when the emulator is in
+// a state plain lines would render differently in.
+func (c *console) fastRun(run []byte) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.state.plainSafe() || c.emu.IsAltScreen() {
+		return false
+	}
+	h := c.emu.Height()
+	lines := bytes.SplitAfter(run, []byte("\n"))
+	if len(lines) > 0 && len(lines[len(lines)-1]) == 0 {
+		lines = lines[:len(lines)-1]
+	}
+	// A run can begin with the rest of a line whose start came in an
+	// earlier write; that line is parsed as usual.
+	if c.emu.CursorPosition().X != 0 && len(lines) > 0 {
+		c.parseLocked(lines[0], 0)
+		lines = lines[1:]
+		c.version.Add(1)
+	}
+	if len(lines) < 2*h+1 || c.emu.CursorPosition().X != 0 {
+		c.parseLocked(bytes.Join(lines, nil), 0)
+		c.version.Add(1)
+		return true
+	}
+	head, middle, tail := lines[:h], lines[h:len(lines)-h], lines[len(lines)-h:]
+
+	c.parseLocked(bytes.Join(head, nil), 0)
+	p := c.state.pen
+	c.parseLocked([]byte(ansi.ResetStyle+strings.Repeat("\r\n", h-1)), 0)
+	for _, line := range middle {
+		c.ring.push(renderPlain(p, line))
+		p.update(line)
+	}
+	c.parseLocked(append([]byte(p.seqs), bytes.Join(tail, nil)...), h-1)
 	c.version.Add(1)
+	return true
 }
 
 func (c *console) readReplies() {

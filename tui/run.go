@@ -13,6 +13,7 @@ import (
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
+	"github.com/charmbracelet/x/term"
 
 	"github.com/bakeimg/bake/event"
 )
@@ -71,6 +72,11 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 	if opts.Output != nil {
 		progOpts = append(progOpts, tea.WithOutput(opts.Output))
 	}
+	if !isTerminal(opts.Output) {
+		// Without a terminal there is no size to query; draw at the size
+		// the guest consoles assume.
+		progOpts = append(progOpts, tea.WithWindowSize(consoleWidth, consoleHeight))
+	}
 	if opts.NoColor {
 		progOpts = append(progOpts, tea.WithColorProfile(colorprofile.Ascii))
 	}
@@ -78,6 +84,12 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 	final, err := tea.NewProgram(m, progOpts...).Run()
 	m.feed.discard()
 	m.close()
+	if errors.Is(err, tea.ErrInterrupted) {
+		// SIGINT reached the program instead of a ctrl+c key press.
+		m.callStop()
+		writeSummary(summaryOutput(opts.Output), m)
+		return ErrQuit
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
@@ -89,15 +101,27 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 	if !ok {
 		fm = m
 	}
-	out := opts.Output
-	if out == nil {
-		out = os.Stdout
-	}
-	writeSummary(out, fm)
+	writeSummary(summaryOutput(opts.Output), fm)
 	if !fm.closed {
 		return ErrQuit
 	}
 	return nil
+}
+
+func summaryOutput(w io.Writer) io.Writer {
+	if w == nil {
+		return os.Stdout
+	}
+	return w
+}
+
+// isTerminal reports whether w is a terminal; nil means standard output.
+func isTerminal(w io.Writer) bool {
+	if w == nil {
+		w = os.Stdout
+	}
+	f, ok := w.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(f.Fd())
 }
 
 // writeSummary prints each build's outcome, so the result stays on the

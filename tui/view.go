@@ -358,7 +358,7 @@ func (m *model) consolePane(width, rows int) []string {
 		title += " · z unzoom"
 	}
 	lines := []string{m.titleBar(title, width, m.focus == paneConsole || m.zoom)}
-	if len(content) == 0 {
+	if b.console.version.Load() == 0 {
 		content = []string{m.styles.faint.Render("no console output yet")}
 	}
 	for _, line := range content {
