@@ -194,8 +194,9 @@ func attempt(ctx context.Context, cfg Config, deadline time.Time) (*Client, erro
 
 	var hostKey ssh.PublicKey
 	clientConfig := &ssh.ClientConfig{
-		User: cfg.User,
-		Auth: authMethods(cfg),
+		User:              cfg.User,
+		Auth:              authMethods(cfg),
+		HostKeyAlgorithms: hostKeyAlgorithms,
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			hostKey = key
 			return nil
@@ -211,6 +212,16 @@ func attempt(ctx context.Context, cfg Config, deadline time.Time) (*Client, erro
 		return nil, fmt.Errorf("ssh: connection to %s closed after the handshake: %w", cfg.Addr, context.Cause(ctx))
 	}
 	return newClient(ssh.NewClient(sshConn, chans, reqs), hostKey, cfg), nil
+}
+
+// hostKeyAlgorithms lists ed25519 and ECDSA before RSA. Dropbear 2022.83,
+// as shipped in Debian 12, aborts the handshake with "Failed assertion
+// (rsa.c:164): `key != NULL'" when it has no RSA host key and the client
+// prefers RSA (mkj/dropbear#219, fixed in later releases).
+var hostKeyAlgorithms = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA,
 }
 
 func authMethods(cfg Config) []ssh.AuthMethod {

@@ -271,3 +271,7 @@ func TestConnectMissingCredentials(t *testing.T) {
 		})
 	}
 }
+
+func newRecordingEmitter(rec *recorder) *event.Emitter {
+	return event.NewEmitter("b", rec)
+}
