@@ -82,7 +82,13 @@ func (c *Client) Run(ctx context.Context, cmd string, env map[string]string, std
 	if err := session.Start(prefix + cmd); err != nil {
 		return -1, c.sessionError(err)
 	}
-	stop := context.AfterFunc(ctx, func() { session.Close() })
+	// Without a pty, sshd leaves a command running when its session closes
+	// until the command writes to the closed pipe, so the command gets
+	// SIGTERM first. Servers without signal support ignore the request.
+	stop := context.AfterFunc(ctx, func() {
+		session.Signal(ssh.SIGTERM)
+		session.Close()
+	})
 	defer stop()
 
 	var readers sync.WaitGroup
