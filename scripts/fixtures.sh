@@ -253,6 +253,55 @@ CFG
 	dd if="$core" of="$raw" bs=512 seek=1 conv=notrunc status=none
 }
 
+# build_netboot_iso makes a BIOS-bootable ISO from the netboot tree of the
+# debian-installer-12-netboot-amd64 package: its kernel, initrd and isolinux
+# menus, with isolinux.bin from the isolinux package. isolinux.bin loads
+# ldlinux.c32 and the menu modules only from its own syslinux build, so the
+# package's copies of those modules are replaced with syslinux-common's.
+build_netboot_iso() {
+	local iso
+	iso=$(fixture_path netboot-iso)
+	if [ -f "$iso" ]; then
+		log "netboot-iso: cached at $iso"
+		return
+	fi
+
+	local started=$SECONDS
+	new_workdir netboot-iso
+	local tree=$WORK/iso
+	mkdir -p "$tree"
+	cp -rL "$NETBOOT_DIR/debian-installer" "$tree/"
+	rm -rf "$tree/debian-installer/amd64/pxelinux.0" "$tree/debian-installer/amd64/pxelinux.cfg"
+
+	local screens=$tree/debian-installer/amd64/boot-screens module
+	for module in "$screens"/*.c32; do
+		cp "$SYSLINUX_MODULES/$(basename "$module")" "$module"
+	done
+	cp "$ISOLINUX_BIN" "$SYSLINUX_MODULES/ldlinux.c32" "$tree/"
+
+	# The serial line mirrors the boot: prompt to COM1, so a test can wait
+	# for it on the serial console. The rest is the package's PXE menu,
+	# whose paths are relative to the ISO root.
+	{
+		echo "serial 0 115200"
+		cat "$NETBOOT_DIR/debian-installer/amd64/pxelinux.cfg/default"
+	} >"$tree/isolinux.cfg"
+
+	make_isolinux_iso "$tree" "$WORK/netboot.iso" DEBIAN_12_NETBOOT
+	mv "$WORK/netboot.iso" "$iso"
+	log "netboot-iso: built $iso in $((SECONDS - started)) s"
+}
+
+# make_isolinux_iso writes an El Torito ISO that boots isolinux.bin from the
+# tree's root. The isohybrid MBR lets the same file boot as a disk.
+make_isolinux_iso() {
+	local tree=$1 out=$2 volid=$3
+	xorriso -as mkisofs -quiet -o "$out" -V "$volid" -J -R \
+		-isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
+		-b isolinux.bin -c boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
+		"$tree"
+}
+
 main() {
 	[ $# -ge 1 ] || die "usage: $0 debian-disk|netboot-iso|tiny-iso|all|path NAME"
 	case "$1" in
