@@ -553,6 +553,8 @@ func TestScreenSizeIsExact(t *testing.T) {
 		{name: "100x30", width: 100, height: 30, wantWide: false},
 		{name: "160x50", width: 160, height: 50, wantWide: true},
 		{name: "120x14", width: 120, height: 14, wantWide: true},
+		{name: "30x6", width: 30, height: 6, wantWide: false},
+		{name: "1x1", width: 1, height: 1, wantWide: false},
 	}
 	for _, tt := range sizes {
 		t.Run(tt.name, func(t *testing.T) {
@@ -564,7 +566,7 @@ func TestScreenSizeIsExact(t *testing.T) {
 			if got := m.layout().wide; got != tt.wantWide {
 				t.Errorf("wide = %t, want %t", got, tt.wantWide)
 			}
-			for _, keys := range [][]string{nil, {"l"}, {"z"}, {"?"}} {
+			for _, keys := range [][]string{nil, {"l"}, {"?"}, {"z"}} {
 				m.press(keys...)
 				lines := strings.Split(m.View().Content, "\n")
 				if len(lines) != tt.height {

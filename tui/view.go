@@ -19,8 +19,10 @@ const (
 	// console: the list plus a full 80-column console and a separator.
 	wideMinWidth = listWidth + 1 + consoleWidth
 	// minBothPanes is the body height below which only the focused pane is
-	// shown in the wide layout.
-	minBothPanes = 14
+	// shown in the wide layout. The narrow layout stacks both panes only on
+	// tall terminals, since at 80x24 the console alone needs the space.
+	minBothPanes       = 14
+	minBothPanesNarrow = 36
 )
 
 // spinnerFrames animate builds whose current step has no known size.
@@ -41,18 +43,20 @@ func (m *model) layout() layout {
 	}
 
 	l := layout{wide: w >= wideMinWidth && h >= 12, paneWidth: w}
-	body := h - 5 // header, tabs, status line, pane title, footer
+	body := h - 4 // header, tabs, status line, footer
+	minBoth := minBothPanesNarrow
 	if l.wide {
 		l.paneWidth = w - listWidth - 1
-		body = h - 2
-		if body >= minBothPanes {
-			both := body - 2
-			l.consoleRows = min(consoleHeight, both*3/5)
-			l.logRows = both - l.consoleRows
-			return l
-		}
-		body--
+		body = h - 2 // header, footer
+		minBoth = minBothPanes
 	}
+	if body >= minBoth {
+		both := body - 2 // two title bars
+		l.consoleRows = min(consoleHeight, both*3/5)
+		l.logRows = both - l.consoleRows
+		return l
+	}
+	body-- // one title bar
 
 	if m.focus == paneConsole {
 		l.consoleRows = max(1, body)
@@ -96,7 +100,7 @@ func (m *model) render() string {
 		lines = m.consolePane(l.paneWidth, l.consoleRows)
 	case m.mode == modeHelp:
 		lines = append(lines, m.header())
-		lines = append(lines, m.helpLines(m.height-2)...)
+		lines = append(lines, padLines(m.helpLines(m.height-2), m.height-2)...)
 		lines = append(lines, m.footer())
 	case l.wide:
 		lines = append(lines, m.header())
@@ -227,7 +231,7 @@ func (m *model) helpLines(rows int) []string {
 		" The console pane shows the selected VM's serial console; the log pane shows",
 		" its steps, HTTP requests, provisioner output, warnings and errors.",
 		" Scrolling keys move the focused pane; l switches focus between them.")
-	return lines[:min(len(lines), rows)]
+	return lines[:max(0, min(len(lines), rows))]
 }
 
 // list returns the build list of the wide layout: two lines per build.
@@ -471,6 +475,7 @@ func fit(s string, width int) string {
 }
 
 func padLines(lines []string, n int) []string {
+	n = max(0, n)
 	for len(lines) < n {
 		lines = append(lines, "")
 	}
