@@ -15,6 +15,8 @@ func FuzzLoad(f *testing.F) {
 		"[vm]\nmemory = \"{{ user `x` }}\"\ndisk_size = 5\n",
 		"a = [[1, {b = 2}], []]\n[x.\"y.z\"]\n",
 		"name = \"te\x00st\"",
+		"a = [1, {b = \n",
+		"[[a]]\n[a]\n[[a.b]]\nc.d = 1\n",
 		"\xff\xfe",
 	}
 	if shipped, err := os.ReadFile("debian-12-cloud.toml"); err == nil {
