@@ -39,8 +39,17 @@ func TestDebianCloudRecipe(t *testing.T) {
 	if r.Source.Checksum != wantSums {
 		t.Errorf("Source.Checksum = %q, want %q", r.Source.Checksum, wantSums)
 	}
-	if r.VM.DiskSize != 4<<30 || r.VM.Memory != 2<<30 || r.VM.CPUs != 2 {
-		t.Errorf("VM = %d CPUs, %s memory, %s disk, want 2, 2GiB, 4GiB", r.VM.CPUs, r.VM.Memory, r.VM.DiskSize)
+	if r.VM.CPUs != 2 {
+		t.Errorf("VM.CPUs = %d, want 2", r.VM.CPUs)
+	}
+	if r.VM.Memory != 2<<30 {
+		t.Errorf("VM.Memory = %s, want 2GiB", r.VM.Memory)
+	}
+	if r.VM.DiskSize != 4<<30 {
+		t.Errorf("VM.DiskSize = %s, want 4GiB", r.VM.DiskSize)
+	}
+	if r.SSH.Username != "root" {
+		t.Errorf("SSH.Username = %q, want root", r.SSH.Username)
 	}
 	if len(r.Output.Formats) != 2 || r.Output.Formats[0] != "qcow2" || r.Output.Formats[1] != "raw" {
 		t.Errorf("Output.Formats = %q, want [qcow2 raw]", r.Output.Formats)
