@@ -2,6 +2,7 @@ package tui
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -257,8 +258,18 @@ func (c *console) Close() {
 	c.Sync()
 
 	c.mu.Lock()
-	_ = c.emu.Close()
+	closeReplies(c.emu)
 	c.mu.Unlock()
+}
+
+// closeReplies ends the reader of the emulator's reply pipe. It closes the
+// pipe rather than calling Emulator.Close, because in x/vt v0.1.0 Close
+// writes a flag that a blocked Read has already read without a lock, which
+// the race detector reports.
+func closeReplies(emu *vt.Emulator) {
+	if pw, ok := emu.InputPipe().(*io.PipeWriter); ok {
+		_ = pw.Close()
+	}
 }
 
 // screenRows returns the rendered rows of the screen that belong to the

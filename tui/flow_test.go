@@ -34,7 +34,7 @@ func newTerminal(t *testing.T, out io.Reader, width, height int) *terminal {
 	emu := vt.NewEmulator(width, height)
 	// Answers to the renderer's terminal queries go nowhere.
 	go func() { _, _ = io.Copy(io.Discard, emu) }()
-	t.Cleanup(func() { _ = emu.Close() })
+	t.Cleanup(func() { closeReplies(emu) })
 	// A terminal device turns LF into CR LF on output (onlcr), and the
 	// renderer relies on it; line feed/new line mode does the same here.
 	_, _ = emu.WriteString(ansi.SetMode(ansi.ModeLineFeedNewLine))
