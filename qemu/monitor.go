@@ -135,7 +135,7 @@ func (m *Monitor) Execute(ctx context.Context, command string, args any, out any
 	}
 	done := make(chan result, 1)
 	go func() {
-		b, err := m.mon.Run(raw)
+		b, err := m.mon.Run(append(raw, '\n'))
 		done <- result{b, err}
 	}()
 	var res result
