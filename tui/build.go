@@ -43,8 +43,9 @@ type build struct {
 	total       int64
 	detail      string // message of the latest progress event
 
-	console *console
-	log     ring[logEntry]
+	console     *console
+	consoleData []byte // console output of the current batch, see flushConsole
+	log         ring[logEntry]
 
 	// Scroll state of the two panes: offsets count lines up from the
 	// bottom, and follow pins the view to new output.
@@ -109,12 +110,21 @@ func (b *build) apply(e event.Event) {
 		}
 		b.markRunning(e.Time)
 	case event.Console:
-		b.console.Write(e.Data)
+		b.consoleData = append(b.consoleData, e.Data...)
 		b.markRunning(e.Time)
 	default:
 		if text := logText(e); text != "" {
 			b.addLog(e, text)
 		}
+	}
+}
+
+// flushConsole hands the console output of a batch to the emulator in one
+// write, so that long runs of plain lines are not cut at event boundaries.
+func (b *build) flushConsole() {
+	if len(b.consoleData) > 0 {
+		b.console.Write(b.consoleData)
+		b.consoleData = b.consoleData[:0]
 	}
 }
 
@@ -157,10 +167,13 @@ func stepFinishedText(e event.Event) string {
 }
 
 // logText returns the log line for events that only add to the log, or ""
-// for events the log does not show.
+// for events the log does not show, such as debug events.
 func logText(e event.Event) string {
 	switch e.Kind {
 	case event.Output:
+		if e.Stderr {
+			return "┃ " + e.Message
+		}
 		return "│ " + e.Message
 	case event.HTTPRequest:
 		if e.HTTP == nil {

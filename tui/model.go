@@ -175,6 +175,9 @@ func (m *model) ingest(msg batchMsg) tea.Cmd {
 	for _, e := range msg.events {
 		m.addBuild(e.Build).apply(e)
 	}
+	for _, b := range m.builds {
+		b.flushConsole()
+	}
 	if msg.closed {
 		m.closed = true
 	}

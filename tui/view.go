@@ -314,6 +314,18 @@ func (m *model) stepInfo(b *build, width int) string {
 	return ansi.Truncate(step, stepWidth, "…") + " " + m.progress.ViewAs(percent) + label
 }
 
+// statusInfo is stepInfo with room to spare: a narrower bar followed by
+// what the step is working on.
+func (m *model) statusInfo(b *build, width int) string {
+	if b.status != statusRunning || b.total <= 0 || b.detail == "" {
+		return m.stepInfo(b, width)
+	}
+	detail := oneLine(b.detail)
+	barPart := max(width/2, width-ansi.StringWidth(detail)-2)
+	info := m.stepInfo(b, barPart)
+	return info + "  " + m.styles.faint.Render(ansi.Truncate(detail, max(0, width-ansi.StringWidth(info)-2), "…"))
+}
+
 // tabs returns the narrow layout's build selector.
 func (m *model) tabs() string {
 	var parts []string
@@ -340,7 +352,7 @@ func (m *model) tabs() string {
 func (m *model) statusLine() string {
 	b := m.selectedBuild()
 	elapsed := formatClock(b.elapsed(m.now()))
-	info := m.stepInfo(b, m.width-len(elapsed)-4)
+	info := m.statusInfo(b, m.width-len(elapsed)-4)
 	gap := max(1, m.width-ansi.StringWidth(info)-len(elapsed)-2)
 	return " " + info + strings.Repeat(" ", gap) + elapsed
 }
@@ -454,6 +466,8 @@ func (m *model) kindStyle(kind event.Kind) lipgloss.Style {
 		return m.styles.running
 	case event.KeysTyped, event.Info:
 		return m.styles.faint
+	case event.Output:
+		return lipgloss.NewStyle()
 	}
 	return lipgloss.NewStyle()
 }
