@@ -12,7 +12,7 @@ import (
 // maxLogEntries bounds each build's event log in memory.
 const maxLogEntries = 5000
 
-// status is where a build is in its life.
+// status is the lifecycle state of a build.
 type status int
 
 const (
@@ -39,12 +39,12 @@ type build struct {
 
 	step        string
 	stepStarted time.Time
-	current     int64 // progress of the current step; total 0 means unknown
+	current     int64 // progress of the current step, where total 0 means unknown
 	total       int64
 	detail      string // message of the latest progress event
 
 	console     *console
-	consoleData []byte // console output of the current batch, see flushConsole
+	consoleData []byte // console output of the current batch, written by flushConsole
 	log         ring[logEntry]
 
 	// Scroll state of the two panes: offsets count lines up from the

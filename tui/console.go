@@ -143,7 +143,7 @@ func (c *console) feed(data []byte) {
 }
 
 // parse feeds data to the emulator in chunks of at most writeChunk bytes,
-// taking the lock once per chunk so rendering never waits long.
+// taking the lock once per chunk, so a frame waits for one chunk at most.
 func (c *console) parse(data []byte) {
 	for len(data) > 0 {
 		n := min(len(data), writeChunk)
@@ -180,7 +180,8 @@ func (c *console) parseLocked(p []byte, skipBlank int) {
 
 // fastRun applies a run of at least 2h+1 plain lines as the comment at the
 // top of fastpath.go describes, or parses it as usual when it turns out
-// shorter. It returns false, having changed nothing, when the emulator is in
+// shorter. It holds the lock for the whole run, which costs about 3h
+// scrolled lines, so that no frame shows the blank screen of step 2. It returns false, having changed nothing, when the emulator is in
 // a state plain lines would render differently in.
 func (c *console) fastRun(run []byte) bool {
 	c.mu.Lock()
@@ -194,7 +195,7 @@ func (c *console) fastRun(run []byte) bool {
 		lines = lines[:len(lines)-1]
 	}
 	// A run can begin with the rest of a line whose start came in an
-	// earlier write; that line is parsed as usual.
+	// earlier write, so that line is parsed as usual.
 	if c.emu.CursorPosition().X != 0 && len(lines) > 0 {
 		c.parseLocked(lines[0], 0)
 		lines = lines[1:]

@@ -105,8 +105,8 @@ type pen struct {
 	seqs string
 }
 
-// maxPen bounds the replayed SGR text; a longer pen disables the fast path
-// for the rest of the run.
+// maxPen bounds the replayed SGR text. A longer pen disables the fast path
+// until the next SGR sequence that resets the pen.
 const maxPen = 256
 
 // update applies the SGR sequences in line and reports whether the pen is
@@ -159,7 +159,7 @@ func renderPlain(p pen, line []byte) string {
 // under: a scroll region, or a character set other than ASCII.
 type vtState struct {
 	region  bool // a scroll region is set
-	g0, g1  byte // designated character sets; 'B' is ASCII
+	g0, g1  byte // designated character sets, where 'B' is ASCII
 	shifted bool // SO selected G1
 	pen     pen
 	penOK   bool // pen is known: its SGR text stayed within maxPen

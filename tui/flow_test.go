@@ -32,11 +32,11 @@ type terminal struct {
 
 func newTerminal(t *testing.T, out io.Reader, width, height int) *terminal {
 	emu := vt.NewEmulator(width, height)
-	// Answers to the renderer's terminal queries go nowhere.
+	// Replies to the renderer's terminal queries are discarded.
 	go func() { _, _ = io.Copy(io.Discard, emu) }()
 	t.Cleanup(func() { closeReplies(emu) })
 	// A terminal device turns LF into CR LF on output (onlcr), and the
-	// renderer relies on it; line feed/new line mode does the same here.
+	// renderer relies on it. Line feed/new line mode does the same here.
 	_, _ = emu.WriteString(ansi.SetMode(ansi.ModeLineFeedNewLine))
 	return &terminal{t: t, out: out, emu: emu}
 }
@@ -104,7 +104,7 @@ func TestFlowTwoBuilds(t *testing.T) {
 	var tm *teatest.TestModel
 	stop := func() {
 		close(stopped)
-		// The pipeline reports each cancelled build; Stop runs inside
+		// The pipeline reports each cancelled build. Stop runs inside
 		// Update, so the events arrive from another goroutine.
 		go tm.Send(batchMsg{events: []event.Event{
 			finished("alpine-3", 60, "context canceled"),

@@ -12,7 +12,7 @@ import (
 	"github.com/bakeimg/bake/event"
 )
 
-// t0 is the time the test builds start; the test clock stands 90 s later.
+// t0 is the time the test builds start. The test clock reads 90 s later.
 var t0 = time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
 
 func newTestModel(t *testing.T, opts Options, width, height int) *model {

@@ -2,7 +2,8 @@ package tui
 
 import "charm.land/bubbles/v2/key"
 
-// keyMap lists the dashboard's key bindings; the help view is built from it.
+// keyMap lists the dashboard's key bindings, from which the help view is
+// built.
 type keyMap struct {
 	next, prev, pick    key.Binding
 	up, down, top, end  key.Binding

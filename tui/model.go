@@ -19,7 +19,7 @@ import (
 // one render per tick rather than one per event.
 const tickInterval = 50 * time.Millisecond
 
-// mode is what keys currently do.
+// mode is the input state that decides what a key press does.
 type mode int
 
 const (
@@ -59,12 +59,12 @@ type model struct {
 	height   int
 
 	search  textinput.Model
-	query   string  // active search; empty when no search is active
+	query   string  // active search, or empty when no search is active
 	matches []int64 // absolute log indexes of entries matching query
 	match   int     // index into matches of the entry jumped to
 
 	closed     bool // the events channel is closed
-	stopping   bool // Stop was called; waiting for builds to finish
+	stopping   bool // Stop was called and the model waits for the builds to finish
 	stopCalled bool
 	interrupts int // ctrl+c presses since the last other key
 	quitting   bool
@@ -268,7 +268,8 @@ func (m *model) counts() (queued, running, done, failed int) {
 	return queued, running, done, failed
 }
 
-// requestQuit quits at once when nothing runs, and asks first otherwise.
+// requestQuit quits at once when nothing runs, and otherwise shows the
+// confirmation prompt.
 func (m *model) requestQuit() tea.Cmd {
 	if m.closed || m.activeCount() == 0 || m.stopping {
 		return m.quit()
@@ -281,7 +282,7 @@ func (m *model) requestQuit() tea.Cmd {
 func (m *model) stop() tea.Cmd {
 	m.mode = modeNormal
 	m.stopping = true
-	m.notice = "stopping builds; waiting for them to clean up (ctrl+c twice forces)"
+	m.notice = "stopping builds and waiting for them to clean up (ctrl+c twice forces quit)"
 	m.callStop()
 	if m.closed || m.activeCount() == 0 {
 		return m.quit()

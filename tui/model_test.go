@@ -285,8 +285,8 @@ func TestConsoleDropsOldestWhenBehind(t *testing.T) {
 	c := newConsole(100, nil)
 	t.Cleanup(c.Close)
 
-	// A worker marked busy that never runs stands for an emulator that
-	// cannot keep up.
+	// A worker marked busy that never runs acts as an emulator that cannot
+	// keep up.
 	c.qmu.Lock()
 	c.working = true
 	c.qmu.Unlock()

@@ -53,9 +53,9 @@ type Options struct {
 }
 
 // Run shows the dashboard until the events channel is closed and the user
-// presses q, or until the user quits. Quitting while builds run asks for
-// confirmation, calls Stop and waits for the builds to finish or the channel
-// to close; a second ctrl+c quits at once. After the dashboard closes, Run
+// presses q, or until the user quits. Quitting while builds run shows a
+// confirmation prompt, calls Stop and waits for the builds to finish or the channel
+// to close. A second ctrl+c quits at once. After the dashboard closes, Run
 // writes one summary line per build to Output.
 //
 // Run keeps reading events after it returns, discarding them until the
@@ -73,7 +73,7 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 		progOpts = append(progOpts, tea.WithOutput(opts.Output))
 	}
 	if !isTerminal(opts.Output) {
-		// Without a terminal there is no size to query; draw at the size
+		// Without a terminal there is no size to query, so draw at the size
 		// the guest consoles assume.
 		progOpts = append(progOpts, tea.WithWindowSize(consoleWidth, consoleHeight))
 	}
@@ -115,7 +115,8 @@ func summaryOutput(w io.Writer) io.Writer {
 	return w
 }
 
-// isTerminal reports whether w is a terminal; nil means standard output.
+// isTerminal reports whether w is a terminal, where nil means standard
+// output.
 func isTerminal(w io.Writer) bool {
 	if w == nil {
 		w = os.Stdout

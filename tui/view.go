@@ -32,8 +32,8 @@ var spinnerFrames = spinner.MiniDot.Frames
 type layout struct {
 	wide        bool
 	paneWidth   int
-	consoleRows int // content rows of the console pane; 0 when hidden
-	logRows     int // content rows of the log pane; 0 when hidden
+	consoleRows int // content rows of the console pane, or 0 when hidden
+	logRows     int // content rows of the log pane, or 0 when hidden
 }
 
 func (m *model) layout() layout {
@@ -228,9 +228,9 @@ func (m *model) helpLines(rows int) []string {
 		lines = append(lines, " "+line)
 	}
 	lines = append(lines, "",
-		" The console pane shows the selected VM's serial console; the log pane shows",
-		" its steps, HTTP requests, provisioner output, warnings and errors.",
-		" Scrolling keys move the focused pane; l switches focus between them.")
+		" The console pane shows the selected VM's serial console, and the log pane",
+		" shows its steps, HTTP requests, provisioner output, warnings and errors.",
+		" Scrolling keys move the focused pane, and l switches focus between them.")
 	return lines[:max(0, min(len(lines), rows))]
 }
 
@@ -500,9 +500,9 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-func plural(n int, one, many string) string {
+func plural(n int, singular, pluralForm string) string {
 	if n == 1 {
-		return one
+		return singular
 	}
-	return many
+	return pluralForm
 }
