@@ -23,6 +23,7 @@ tmux
 busybox-static
 dropbear-bin
 cpio
+kmod
 zstd
 debian-installer-12-netboot-amd64
 ca-certificates

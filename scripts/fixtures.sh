@@ -224,18 +224,27 @@ make_debian_raw() {
 
 # write_grub_boot installs GRUB for BIOS the way grub-install embeds it, but
 # on a file. boot.img goes into the first 440 bytes of the MBR (the rest
-# holds the disk signature and partition table). boot.img loads the sector
-# whose LBA it stores at offset 0x5c, which is 1 in the stock image, so
-# core.img goes at sector 1. core.img's first sector (diskboot.img) then
-# loads the rest from sector 2 on, the blocklist grub-mkimage writes by
-# default. The embedded config finds the root partition by label, so the
-# disk boots whichever BIOS drive number it gets.
+# holds the disk signature and partition table), and core.img goes at
+# sector 1; make_grub_core explains why those places.
 write_grub_boot() {
 	local raw=$1
-	local early=$WORK/grub-early.cfg core=$WORK/core.img
+	make_grub_core "$ROOT_LABEL" "$WORK/core.img"
+	dd if="$GRUB_DIR/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
+	dd if="$WORK/core.img" of="$raw" bs=512 seek=1 conv=notrunc status=none
+}
+
+# make_grub_core writes a GRUB core.img for an MBR disk whose first partition
+# starts at sector 2048. boot.img loads the sector whose LBA it stores at
+# offset 0x5c, which is 1 in the stock image, and core.img's first sector
+# (diskboot.img) loads the rest from sector 2 on, the blocklist grub-mkimage
+# writes by default. The embedded config finds the root file system by
+# label, so the disk boots whichever BIOS drive number it gets.
+make_grub_core() {
+	local label=$1 core=$2
+	local early=$WORK/grub-early.cfg
 
 	cat >"$early" <<CFG
-search --no-floppy --label --set=root $ROOT_LABEL
+search --no-floppy --label --set=root $label
 set prefix=(\$root)/boot/grub
 CFG
 	grub-mkimage -O i386-pc -o "$core" -c "$early" -p '(hd0,msdos1)/boot/grub' \
@@ -243,14 +252,11 @@ CFG
 
 	local core_sectors=$((($(stat -c %s "$core") + 511) / 512))
 	if [ $((core_sectors + 1)) -gt "$PART_START_SECTOR" ]; then
-		die "grub core.img needs $core_sectors sectors but the gap before the partition has $((PART_START_SECTOR - 1)): drop modules from write_grub_boot"
+		die "grub core.img needs $core_sectors sectors but the gap before the partition has $((PART_START_SECTOR - 1)): drop modules from make_grub_core"
 	fi
 	local kernel_sector
 	kernel_sector=$(od -An -t u8 -j $((0x5c)) -N 8 "$GRUB_DIR/boot.img" | tr -d ' ')
 	[ "$kernel_sector" = 1 ] || die "$GRUB_DIR/boot.img loads core.img from sector $kernel_sector, expected 1: the grub-pc-bin package changed its layout"
-
-	dd if="$GRUB_DIR/boot.img" of="$raw" bs=440 count=1 conv=notrunc status=none
-	dd if="$core" of="$raw" bs=512 seek=1 conv=notrunc status=none
 }
 
 # build_netboot_iso makes a BIOS-bootable ISO from the netboot tree of the
@@ -300,6 +306,164 @@ make_isolinux_iso() {
 		-isohybrid-mbr /usr/lib/ISOLINUX/isohdpfx.bin \
 		-b isolinux.bin -c boot.cat -no-emul-boot -boot-load-size 4 -boot-info-table \
 		"$tree"
+}
+
+# Label of the tiny installer's root file system. The same name is in
+# fixtures/tiny/init.
+TINY_ROOT_LABEL=tinyroot
+# Drivers the tiny system loads at boot: virtio disks and NIC, and SCSI and
+# IDE disks. ext4, which also mounts ext2, and AF_PACKET for udhcpc are built
+# into Debian's cloud kernel.
+TINY_MODULES="virtio_pci virtio_blk virtio_net virtio_scsi sd_mod ata_piix"
+
+# build_tiny_iso makes a small installer ISO: isolinux, Debian's cloud kernel
+# and an initramfs of busybox-static, dropbear and fixtures/tiny/init. At
+# the boot: prompt, "install seed=URL" fetches a shell seed and installs the
+# same busybox system with GRUB onto the first disk, which then boots to
+# dropbear on port 22. docs/fixtures.md describes the seed.
+build_tiny_iso() {
+	local iso
+	iso=$(fixture_path tiny-iso)
+	if [ -f "$iso" ]; then
+		log "tiny-iso: cached at $iso"
+		return
+	fi
+
+	local started=$SECONDS
+	new_workdir tiny-iso
+	local tree=$WORK/tree isotree=$WORK/iso
+	mkdir -p "$tree" "$isotree"
+
+	local deb
+	deb=$(cloud_kernel_deb)
+	log "tiny-iso: kernel from $(basename "$deb")"
+	dpkg-deb -x "$deb" "$WORK/kernel"
+
+	populate_tiny_tree "$tree"
+	copy_tiny_modules "$WORK/kernel" "$tree"
+
+	# The installed system boots with an initramfs of the tree as it is now.
+	# The installer's initramfs adds that and the kernel under /boot, which
+	# the installer copies to the disk.
+	make_initramfs "$tree" "$WORK/boot-initrd.gz"
+	mkdir -p "$tree/boot"
+	cp "$WORK"/kernel/boot/vmlinuz-* "$tree/boot/vmlinuz"
+	cp "$WORK/boot-initrd.gz" "$tree/boot/initrd.gz"
+	make_initramfs "$tree" "$isotree/initrd.gz"
+	cp "$tree/boot/vmlinuz" "$isotree/vmlinuz"
+
+	cp "$ISOLINUX_BIN" "$SYSLINUX_MODULES/ldlinux.c32" "$isotree/"
+	cat >"$isotree/boot.msg" <<'MSG'
+
+bake tiny installer. Type at the boot: prompt:
+  install seed=http://10.0.2.2:PORT/seed.sh
+
+MSG
+	# prompt 1 with timeout 0 waits at boot: until a line is typed.
+	cat >"$isotree/isolinux.cfg" <<'CFG'
+serial 0 115200
+display boot.msg
+prompt 1
+timeout 0
+default install
+label install
+	kernel /vmlinuz
+	append initrd=/initrd.gz console=tty0 console=ttyS0,115200 tiny.mode=install
+CFG
+
+	make_isolinux_iso "$isotree" "$WORK/tiny.iso" TINY_INSTALLER
+	mv "$WORK/tiny.iso" "$iso"
+	log "tiny-iso: built $iso in $((SECONDS - started)) s"
+}
+
+# cloud_kernel_deb prints the path of a linux-image-*-cloud-amd64 package:
+# the one debian-disk's debootstrap downloaded, or else one apt-get
+# downloads into the cache.
+cloud_kernel_deb() {
+	local deb
+	for deb in "$FIXTURES"/cache/debootstrap/linux-image-[0-9]*-cloud-amd64_*.deb \
+		"$FIXTURES"/cache/kernel/linux-image-[0-9]*-cloud-amd64_*.deb; do
+		if [ -f "$deb" ]; then
+			echo "$deb"
+			return
+		fi
+	done
+
+	local package
+	package=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	if [ -z "$package" ]; then
+		apt-get update -q >&2
+		package=$(apt-cache depends linux-image-cloud-amd64 | awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+	fi
+	[ -n "$package" ] || die "apt-cache finds no kernel package behind linux-image-cloud-amd64: check /etc/apt/sources.list"
+	mkdir -p "$FIXTURES/cache/kernel"
+	(cd "$FIXTURES/cache/kernel" && apt-get download -q "$package" >&2) ||
+		die "apt-get download $package failed: check the network and /etc/apt/sources.list"
+	ls "$FIXTURES"/cache/kernel/"$package"_*.deb
+}
+
+# populate_tiny_tree writes the root file system shared by the installer and
+# the installed system: busybox with a link per applet, dropbear with its
+# shared libraries, the init scripts and GRUB's boot images.
+populate_tiny_tree() {
+	local tree=$1 files=$SCRIPT_DIR/fixtures/tiny
+	mkdir -p "$tree"/{bin,sbin,usr/bin,usr/sbin,etc/init.d,root,usr/share/tiny,lib/modules/tiny}
+
+	cp /bin/busybox "$tree/bin/busybox"
+	local applet
+	for applet in $(/bin/busybox --list-full); do
+		[ -e "$tree/$applet" ] || ln -s /bin/busybox "$tree/$applet"
+	done
+
+	copy_with_libraries /usr/sbin/dropbear "$tree"
+
+	install -m 755 "$files/init" "$tree/init"
+	install -m 755 "$files/rcS" "$files/rcK" "$tree/etc/init.d/"
+	install -m 644 "$files/inittab" "$tree/etc/inittab"
+	install -m 755 "$files/udhcpc.script" "$tree/usr/share/tiny/udhcpc.script"
+	echo 'root:*:0:0:root:/root:/bin/sh' >"$tree/etc/passwd"
+	echo 'root:x:0:' >"$tree/etc/group"
+	echo /bin/sh >"$tree/etc/shells"
+	echo tiny >"$tree/etc/hostname"
+	chmod 700 "$tree/root"
+
+	cp "$GRUB_DIR/boot.img" "$tree/usr/share/tiny/boot.img"
+	make_grub_core "$TINY_ROOT_LABEL" "$tree/usr/share/tiny/core.img"
+}
+
+# copy_with_libraries copies a dynamically linked binary and the shared
+# libraries ldd lists for it into the same paths under a tree.
+copy_with_libraries() {
+	local binary=$1 tree=$2 library
+	install -D -m 755 "$binary" "$tree$binary"
+	for library in $(ldd "$binary" | grep -o '/[^ ]*'); do
+		install -D -m 755 "$(readlink -f "$library")" "$tree$library"
+	done
+}
+
+# copy_tiny_modules copies TINY_MODULES and their dependencies from an
+# unpacked kernel package into lib/modules/tiny, with an "order" file that
+# lists them in the order insmod must load them.
+copy_tiny_modules() {
+	local kernel=$1 tree=$2 version module path
+	version=$(basename "$kernel"/lib/modules/*)
+	depmod -b "$kernel" "$version"
+	: >"$tree/lib/modules/tiny/order"
+	for module in $TINY_MODULES; do
+		modprobe -d "$kernel" -S "$version" --show-depends "$module" ||
+			die "module $module not found in kernel $version: drop it from TINY_MODULES"
+	done | awk '$1 == "insmod" { print $2 }' | while read -r path; do
+		module=$(basename "$path")
+		if ! grep -qx "$module" "$tree/lib/modules/tiny/order"; then
+			cp "$path" "$tree/lib/modules/tiny/"
+			echo "$module" >>"$tree/lib/modules/tiny/order"
+		fi
+	done
+}
+
+make_initramfs() {
+	local tree=$1 out=$2
+	(cd "$tree" && find . | cpio --quiet -o -H newc | gzip -9) >"$out"
 }
 
 main() {
