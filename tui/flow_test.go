@@ -189,7 +189,7 @@ func TestFlowNarrowTerminal(t *testing.T) {
 	term.waitFor("esc closes help")
 	typeKeys(tm, "esc")
 	tm.Send(batchMsg{events: []event.Event{finished("debian-12", 70, "")}, closed: true})
-	term.waitFor("all builds finished")
+	term.waitFor("event stream ended: 1 done, 0 failed, 1 did not finish")
 	typeKeys(tm, "q")
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

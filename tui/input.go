@@ -76,6 +76,8 @@ func (m *model) normalKey(msg tea.KeyPressMsg) tea.Cmd {
 			m.focus = 1 - m.focus
 		}
 	case key.Matches(msg, k.search):
+		// Matches are shown in the log, which zoom hides.
+		m.zoom = false
 		m.mode = modeSearch
 		m.search.SetValue("")
 		return m.search.Focus()
@@ -180,6 +182,12 @@ func (m *model) searchKey(msg tea.KeyPressMsg) tea.Cmd {
 		return nil
 	}
 
+	return m.updateSearch(msg)
+}
+
+// updateSearch passes a key or paste to the search field and jumps to the
+// newest match when the query changed.
+func (m *model) updateSearch(msg tea.Msg) tea.Cmd {
 	var cmd tea.Cmd
 	m.search, cmd = m.search.Update(msg)
 	if q := m.search.Value(); q != m.query {

@@ -51,6 +51,8 @@ type model struct {
 	builds []*build
 	byName map[string]*build
 
+	placeholder *build // selected while builds is empty
+
 	selected int
 	focus    pane
 	zoom     bool
@@ -132,6 +134,9 @@ func (m *model) close() {
 	for _, b := range m.builds {
 		b.console.Close()
 	}
+	if m.placeholder != nil {
+		m.placeholder.console.Close()
+	}
 }
 
 // Init starts the tick that takes queued events.
@@ -161,8 +166,11 @@ func (m *model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case tea.KeyPressMsg:
 		return m, m.handleKey(msg)
 	case tea.PasteMsg:
-		if m.mode == modeAttached {
+		switch m.mode {
+		case modeAttached:
 			m.sendToConsole([]byte(msg.Content))
+		case modeSearch:
+			return m, m.updateSearch(msg)
 		}
 		return m, nil
 	}
@@ -234,8 +242,12 @@ func readLoadavg() string {
 
 func (m *model) selectedBuild() *build {
 	if len(m.builds) == 0 {
-		// An empty Options.Builds and no events yet: draw a placeholder.
-		m.addBuild("")
+		// With an empty Options.Builds and no events yet, the panes show an
+		// empty build that is not part of the list.
+		if m.placeholder == nil {
+			m.placeholder = newBuild("", m.opts.Scrollback, nil)
+		}
+		return m.placeholder
 	}
 	m.selected = max(0, min(m.selected, len(m.builds)-1))
 	return m.builds[m.selected]

@@ -619,3 +619,63 @@ func isColourSGR(body string) bool {
 	}
 	return false
 }
+
+func TestLayoutPanes(t *testing.T) {
+	tests := []struct {
+		name        string
+		width       int
+		height      int
+		keys        []string
+		wantConsole int
+		wantLog     int
+	}{
+		{name: "80x24 console", width: 80, height: 24, wantConsole: 19, wantLog: 0},
+		{name: "80x24 log", width: 80, height: 24, keys: []string{"l"}, wantConsole: 0, wantLog: 19},
+		{name: "80x50 stacked", width: 80, height: 50, wantConsole: 24, wantLog: 20},
+		{name: "140x40 beside", width: 140, height: 40, wantConsole: 21, wantLog: 15},
+		{name: "140x12 one pane", width: 140, height: 12, wantConsole: 9, wantLog: 0},
+		{name: "zoomed", width: 140, height: 40, keys: []string{"z"}, wantConsole: 39, wantLog: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := newTestModel(t, Options{Builds: []string{"a"}}, tt.width, tt.height)
+			m.press(tt.keys...)
+			l := m.layout()
+			if l.consoleRows != tt.wantConsole {
+				t.Errorf("console rows = %d, want %d", l.consoleRows, tt.wantConsole)
+			}
+			if l.logRows != tt.wantLog {
+				t.Errorf("log rows = %d, want %d", l.logRows, tt.wantLog)
+			}
+		})
+	}
+}
+
+func TestNoBuildsShowsPlaceholder(t *testing.T) {
+	m := newTestModel(t, Options{}, 80, 24)
+	screen := m.screen()
+
+	if !strings.Contains(screen, "no console output yet") {
+		t.Errorf("screen lacks the empty console:\n%s", screen)
+	}
+	if len(m.builds) != 0 {
+		t.Errorf("drawing added %d builds, want none", len(m.builds))
+	}
+	m.send(started("late", 0))
+	if got := m.selectedBuild().name; got != "late" {
+		t.Errorf("selected build = %q, want %q", got, "late")
+	}
+}
+
+func TestSearchLeavesZoom(t *testing.T) {
+	m := newTestModel(t, Options{Builds: []string{"a"}}, 80, 24)
+	m.send(message("a", event.Info, 1, "needle"))
+	m.press("z", "/", "n", "e", "e", "d")
+
+	if m.zoom {
+		t.Error("still zoomed while searching the log")
+	}
+	if !strings.Contains(m.screen(), "needle") {
+		t.Errorf("screen does not show the match:\n%s", m.screen())
+	}
+}

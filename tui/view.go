@@ -203,8 +203,13 @@ func (m *model) footer() string {
 		return " " + m.notice
 	}
 	if m.closed {
-		_, _, done, failed := m.counts()
-		return m.styles.header.Render(fmt.Sprintf(" all builds finished: %d done, %d failed · q quit ", done, failed))
+		queued, running, done, failed := m.counts()
+		text := fmt.Sprintf(" all builds finished: %d done, %d failed · q quit ", done, failed)
+		if unfinished := queued + running; unfinished > 0 {
+			text = fmt.Sprintf(" event stream ended: %d done, %d failed, %d did not finish · q quit ",
+				done, failed, unfinished)
+		}
+		return m.styles.header.Render(text)
 	}
 	if m.query != "" {
 		return fmt.Sprintf(" search %q %s · n/N next/previous · esc end", m.query, m.matchCount())
