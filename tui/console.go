@@ -59,6 +59,8 @@ type console struct {
 	closed   bool
 	reply    func([]byte) // receives terminal replies, such as cursor reports
 	readerUp bool
+
+	stop atomic.Bool // set by Close: parsing ends after the current chunk
 }
 
 func newConsole(scrollback int, reply func([]byte)) *console {
@@ -94,14 +96,26 @@ func (c *console) Write(p []byte) {
 
 	c.queue = append(c.queue, append([]byte(nil), p...))
 	c.queued += len(p)
-	for c.queued > maxPending && len(c.queue) > 1 {
-		c.queued -= len(c.queue[0])
-		c.dropped += int64(len(c.queue[0]))
-		c.queue = c.queue[1:]
-	}
+	c.dropOldest()
 	if !c.working {
 		c.working = true
 		go c.drain()
+	}
+}
+
+// dropOldest drops queued bytes from the front until at most maxPending
+// remain. Callers hold qmu.
+func (c *console) dropOldest() {
+	for c.queued > maxPending && len(c.queue) > 1 {
+		c.queued -= len(c.queue[0])
+		c.dropped += int64(len(c.queue[0]))
+		c.queue[0] = nil
+		c.queue = c.queue[1:]
+	}
+	if excess := c.queued - maxPending; excess > 0 {
+		c.queue[0] = c.queue[0][excess:]
+		c.queued -= excess
+		c.dropped += int64(excess)
 	}
 }
 
@@ -128,7 +142,7 @@ func (c *console) drain() {
 // feed parses data, taking the fast path for long runs of plain lines.
 func (c *console) feed(data []byte) {
 	minRun := 2*consoleHeight + 1
-	for len(data) > 0 {
+	for len(data) > 0 && !c.stop.Load() {
 		start, end := plainRun(data, minRun)
 		if start < 0 {
 			c.parse(data)
@@ -145,7 +159,7 @@ func (c *console) feed(data []byte) {
 // parse feeds data to the emulator in chunks of at most writeChunk bytes,
 // taking the lock once per chunk, so a frame waits for one chunk at most.
 func (c *console) parse(data []byte) {
-	for len(data) > 0 {
+	for len(data) > 0 && !c.stop.Load() {
 		n := min(len(data), writeChunk)
 		c.mu.Lock()
 		c.parseLocked(data[:n], 0)
@@ -252,6 +266,7 @@ func (c *console) Dropped() int64 {
 
 // Close stops the worker after its current chunk and ends the reply reader.
 func (c *console) Close() {
+	c.stop.Store(true)
 	c.qmu.Lock()
 	c.closed = true
 	c.queue = nil
@@ -325,7 +340,7 @@ func (c *console) View(height, offset int) ([]string, int) {
 	return lines, offset
 }
 
-// Text returns the plain text of the screen, for tests and search.
+// Text returns the plain text of the screen, for tests.
 func (c *console) Text() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()

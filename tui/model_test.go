@@ -310,6 +310,30 @@ func TestConsoleDropsOldestWhenBehind(t *testing.T) {
 	}
 }
 
+func TestConsoleCutsOneLargeWrite(t *testing.T) {
+	c := newConsole(100, nil)
+	t.Cleanup(c.Close)
+	c.qmu.Lock()
+	c.working = true
+	c.qmu.Unlock()
+
+	c.Write([]byte(strings.Repeat("x", maxPending+10) + "tail"))
+	c.qmu.Lock()
+	queued, dropped, kept := c.queued, c.dropped, string(c.queue[0])
+	c.queue, c.queued, c.working = nil, 0, false
+	c.qmu.Unlock()
+
+	if queued != maxPending {
+		t.Errorf("queued = %d bytes, want %d", queued, maxPending)
+	}
+	if dropped != 14 {
+		t.Errorf("dropped = %d bytes, want 14", dropped)
+	}
+	if !strings.HasSuffix(kept, "tail") {
+		t.Error("the newest bytes were dropped instead of the oldest")
+	}
+}
+
 func TestZoomGivesConsoleWholeScreen(t *testing.T) {
 	m := newTestModel(t, Options{Builds: []string{"a"}}, 80, 24)
 	m.send(started("a", 0), consoleOut("a", numberedLines("line", 100)))
