@@ -257,11 +257,18 @@ func (c *console) Sync() {
 }
 
 // Dropped returns the number of bytes skipped because the emulator fell
-// behind by more than maxPending bytes.
+// behind by more than maxPending bytes, or the dashboard stalled.
 func (c *console) Dropped() int64 {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return c.dropped
+}
+
+// addDropped counts n bytes that were dropped before reaching the console.
+func (c *console) addDropped(n int64) {
+	c.qmu.Lock()
+	c.dropped += n
+	c.qmu.Unlock()
 }
 
 // Close stops the worker after its current chunk and ends the reply reader.

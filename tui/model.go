@@ -40,8 +40,9 @@ const (
 
 // batchMsg carries the events that arrived since the previous tick.
 type batchMsg struct {
-	events []event.Event
-	closed bool // the events channel is closed and drained
+	events  []event.Event
+	closed  bool             // the events channel is closed and drained
+	dropped map[string]int64 // console bytes the feed dropped, per build
 }
 
 // model is the dashboard's Bubble Tea model. It is used through a pointer:
@@ -185,6 +186,9 @@ func (m *model) ingest(msg batchMsg) tea.Cmd {
 	}
 	for _, b := range m.builds {
 		b.flushConsole()
+	}
+	for name, n := range msg.dropped {
+		m.addBuild(name).console.addDropped(n)
 	}
 	if msg.closed {
 		m.closed = true

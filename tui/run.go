@@ -146,11 +146,18 @@ func writeSummary(w io.Writer, m *model) {
 // feed moves events from the channel into a queue that the model takes
 // once per tick, so a burst of events costs one update and one frame.
 type feed struct {
-	mu       sync.Mutex
-	pending  []event.Event
-	closed   bool
-	dropping bool
+	mu           sync.Mutex
+	pending      []event.Event
+	consoleBytes int              // console bytes in pending
+	dropped      map[string]int64 // console bytes dropped per build since the last take
+	closed       bool
+	dropping     bool
 }
+
+// maxFeedConsole bounds the console bytes waiting for the next tick. It is
+// reached only when the UI stalls, for example while the terminal is
+// stopped with ctrl+s; further console output is then dropped and counted.
+const maxFeedConsole = 16 << 20
 
 func newFeed() *feed {
 	return &feed{}
@@ -158,23 +165,37 @@ func newFeed() *feed {
 
 func (f *feed) run(events <-chan event.Event) {
 	for e := range events {
-		f.mu.Lock()
-		if !f.dropping {
-			f.pending = append(f.pending, e)
-		}
-		f.mu.Unlock()
+		f.add(e)
 	}
 	f.mu.Lock()
 	f.closed = true
 	f.mu.Unlock()
 }
 
+func (f *feed) add(e event.Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch {
+	case f.dropping:
+		return
+	case e.Kind == event.Console && f.consoleBytes+len(e.Data) > maxFeedConsole:
+		if f.dropped == nil {
+			f.dropped = make(map[string]int64)
+		}
+		f.dropped[e.Build] += int64(len(e.Data))
+		return
+	case e.Kind == event.Console:
+		f.consoleBytes += len(e.Data)
+	}
+	f.pending = append(f.pending, e)
+}
+
 // take returns the events queued since the last call.
 func (f *feed) take() batchMsg {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	msg := batchMsg{events: f.pending, closed: f.closed}
-	f.pending = nil
+	msg := batchMsg{events: f.pending, closed: f.closed, dropped: f.dropped}
+	f.pending, f.consoleBytes, f.dropped = nil, 0, nil
 	return msg
 }
 

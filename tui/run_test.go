@@ -137,3 +137,23 @@ func TestRunReturnsContextError(t *testing.T) {
 		t.Fatalf("Run = %v, want context.Canceled", err)
 	}
 }
+
+func TestFeedBoundsConsoleBytes(t *testing.T) {
+	f := newFeed()
+	chunk := make([]byte, 1<<20)
+	for range 20 {
+		f.add(event.Event{Build: "a", Kind: event.Console, Data: chunk})
+	}
+	f.add(event.Event{Build: "a", Kind: event.Warning, Message: "kept"})
+
+	msg := f.take()
+	if got := len(msg.events); got != 17 {
+		t.Errorf("events = %d, want 16 console events and the warning", got)
+	}
+	if got := msg.dropped["a"]; got != 4<<20 {
+		t.Errorf("dropped = %d bytes, want %d", got, 4<<20)
+	}
+	if next := f.take(); len(next.events) != 0 || len(next.dropped) != 0 {
+		t.Errorf("second take = %d events, %d dropped entries; want none", len(next.events), len(next.dropped))
+	}
+}
