@@ -18,8 +18,8 @@ import (
 	"github.com/bakeimg/bake/event"
 )
 
-// ErrQuit is returned by Run when the user quit before the events channel
-// was closed. Stop has been called by then.
+// ErrQuit is returned by Run when the user quit while builds were still
+// running and the events channel was open. Stop has been called by then.
 var ErrQuit = errors.New("dashboard closed before the builds finished")
 
 // Options configures Run.
@@ -88,7 +88,7 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 		// SIGINT reached the program instead of a ctrl+c key press.
 		m.callStop()
 		writeSummary(summaryOutput(opts.Output), m)
-		return ErrQuit
+		return quitError(m)
 	}
 	if err != nil {
 		if ctx.Err() != nil {
@@ -102,7 +102,12 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 		fm = m
 	}
 	writeSummary(summaryOutput(opts.Output), fm)
-	if !fm.closed {
+	return quitError(fm)
+}
+
+// quitError returns ErrQuit if the dashboard closed while builds ran.
+func quitError(m *model) error {
+	if !m.closed && m.activeCount() > 0 {
 		return ErrQuit
 	}
 	return nil

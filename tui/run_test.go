@@ -157,3 +157,17 @@ func TestFeedBoundsConsoleBytes(t *testing.T) {
 		t.Errorf("second take = %d events, %d dropped entries; want none", len(next.events), len(next.dropped))
 	}
 }
+
+func TestRunQuitAfterBuildsFinished(t *testing.T) {
+	events := make(chan event.Event)
+	keys, out, done := startRun(t, context.Background(), events, Options{Builds: []string{"a"}})
+	events <- started("a", 0)
+	events <- finished("a", 3, "")
+	waitForOutput(t, out, "1 done")
+
+	_, _ = keys.Write([]byte("q"))
+	if err := waitRun(t, done); err != nil {
+		t.Errorf("Run = %v, want nil once every build finished", err)
+	}
+	close(events)
+}
