@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -59,48 +60,104 @@ func (c *Client) Close() error {
 // too. A non-zero exit status is returned as exitCode with a nil error. A
 // command killed by a signal has exit code 128 plus the signal number. When
 // the connection drops before the exit status arrives, the error wraps
-// ErrDisconnected. Cancelling ctx closes the session.
+// ErrDisconnected. Cancelling ctx sends SIGTERM to the command, closes the
+// session and returns within cancelGrace. No callback runs after Run
+// returns.
 func (c *Client) Run(ctx context.Context, cmd string, env map[string]string, stdout, stderr func(line string)) (exitCode int, err error) {
 	prefix, err := envPrefix(env)
 	if err != nil {
 		return -1, err
 	}
-	session, err := c.client.NewSession()
+	session, outPipe, errPipe, err := c.startSession(prefix + cmd)
 	if err != nil {
-		return -1, c.sessionError(err)
+		return -1, err
 	}
 	defer session.Close()
 
+	outGate, errGate := &lineGate{emit: stdout}, &lineGate{emit: stderr}
+	defer outGate.close()
+	defer errGate.close()
+	done := make(chan error, 1)
+	go func() {
+		var readers sync.WaitGroup
+		readers.Go(func() { readLines(outPipe, outGate.send) })
+		readers.Go(func() { readLines(errPipe, errGate.send) })
+		readers.Wait()
+		done <- session.Wait()
+	}()
+
+	select {
+	case waitErr := <-done:
+		if ctx.Err() == nil {
+			return exitStatus(waitErr)
+		}
+	case <-ctx.Done():
+		interrupt(session, done)
+	}
+	return -1, fmt.Errorf("ssh: command interrupted: %w", ctx.Err())
+}
+
+// cancelGrace bounds how long Run waits for a cancelled command's session
+// to end. Servers such as dropbear keep the channel open until the command
+// exits.
+const cancelGrace = 2 * time.Second
+
+// interrupt stops a running command. Without a pty, sshd leaves a command
+// running when its session closes, until the command writes to the closed
+// pipe, so the command gets SIGTERM first. Servers without signal support
+// ignore that request.
+func interrupt(session *ssh.Session, done <-chan error) {
+	session.Signal(ssh.SIGTERM)
+	session.Close()
+	select {
+	case <-done:
+	case <-time.After(cancelGrace):
+	}
+}
+
+// startSession opens a session, connects its output pipes and starts cmd.
+func (c *Client) startSession(cmd string) (*ssh.Session, io.Reader, io.Reader, error) {
+	session, err := c.client.NewSession()
+	if err != nil {
+		return nil, nil, nil, c.sessionError(err)
+	}
 	outPipe, err := session.StdoutPipe()
 	if err != nil {
-		return -1, fmt.Errorf("ssh: failed to open stdout: %w", err)
+		session.Close()
+		return nil, nil, nil, fmt.Errorf("ssh: failed to open stdout: %w", err)
 	}
 	errPipe, err := session.StderrPipe()
 	if err != nil {
-		return -1, fmt.Errorf("ssh: failed to open stderr: %w", err)
-	}
-	if err := session.Start(prefix + cmd); err != nil {
-		return -1, c.sessionError(err)
-	}
-	// Without a pty, sshd leaves a command running when its session closes
-	// until the command writes to the closed pipe, so the command gets
-	// SIGTERM first. Servers without signal support ignore the request.
-	stop := context.AfterFunc(ctx, func() {
-		session.Signal(ssh.SIGTERM)
 		session.Close()
-	})
-	defer stop()
-
-	var readers sync.WaitGroup
-	readers.Go(func() { readLines(outPipe, stdout) })
-	readers.Go(func() { readLines(errPipe, stderr) })
-	readers.Wait()
-	waitErr := session.Wait()
-
-	if ctx.Err() != nil {
-		return -1, fmt.Errorf("ssh: command interrupted: %w", ctx.Err())
+		return nil, nil, nil, fmt.Errorf("ssh: failed to open stderr: %w", err)
 	}
-	return exitStatus(waitErr)
+	if err := session.Start(cmd); err != nil {
+		session.Close()
+		return nil, nil, nil, c.sessionError(err)
+	}
+	return session, outPipe, errPipe, nil
+}
+
+// lineGate passes lines to emit until it is closed, so no line reaches a
+// caller after Run has returned.
+type lineGate struct {
+	mu     sync.Mutex
+	emit   func(string)
+	closed bool
+}
+
+func (g *lineGate) send(line string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed && g.emit != nil {
+		g.emit(line)
+	}
+}
+
+func (g *lineGate) close() {
+	g.mu.Lock()
+	g.closed = true
+	g.mu.Unlock()
 }
 
 // exitStatus turns the result of Session.Wait into an exit code.

@@ -112,24 +112,32 @@ func TestDropbearSession(t *testing.T) {
 	}
 	checkTree(t, remote, map[string]os.FileMode{"bin/run.sh": 0o750, "etc/conf": 0o600})
 
-	// Dropbear accepts the sftp subsystem request and then runs an
-	// sftp-server binary, so without one the SFTP client fails at its
-	// version exchange and the exec fallback must take over.
-	if !sftpServerInstalled() {
-		msgs := rec.messages()
-		if !slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "SFTP is not available") }) {
-			t.Errorf("events = %q, want the exec fallback announced", msgs)
-		}
+	msgs := rec.messages()
+	if !slices.ContainsFunc(msgs, func(m string) bool { return strings.Contains(m, "uploading over exec instead of SFTP") }) {
+		t.Errorf("events = %q, want the exec upload announced for dropbear", msgs)
 	}
 }
 
-func sftpServerInstalled() bool {
-	for _, p := range []string{"/usr/lib/sftp-server", "/usr/lib/openssh/sftp-server", "/usr/libexec/sftp-server"} {
-		if _, err := os.Stat(p); err == nil {
-			return true
+// TestDropbearRepeatedUploads guards the dropbear exec fallback: with SFTP
+// attempted first, about one connection in ten failed here.
+func TestDropbearRepeatedUploads(t *testing.T) {
+	key := newTestKey(t)
+	addr := startDropbear(t, key)
+	local := t.TempDir()
+	writeTree(t, local, map[string]os.FileMode{"bin/run.sh": 0o750, "etc/conf": 0o600})
+	for i := range 30 {
+		client, err := Connect(context.Background(), Config{Addr: addr, User: "root", Signer: key.Signer, Timeout: 20 * time.Second})
+		if err != nil {
+			t.Fatalf("connection %d: Connect() = %v", i, err)
 		}
+		if _, err := client.Run(context.Background(), "true", nil, nil, nil); err != nil {
+			t.Errorf("connection %d: Run() = %v", i, err)
+		}
+		if err := client.Upload(context.Background(), local, filepath.Join(t.TempDir(), "up")); err != nil {
+			t.Errorf("connection %d: Upload() = %v", i, err)
+		}
+		client.Close()
 	}
-	return false
 }
 
 func TestDropbearDisconnect(t *testing.T) {
@@ -146,5 +154,39 @@ func TestDropbearDisconnect(t *testing.T) {
 	code, err := client.Run(context.Background(), "echo going; kill -9 $PPID; sleep 5", nil, nil, nil)
 	if !errors.Is(err, ErrDisconnected) {
 		t.Errorf("Run() = %d, %v, want ErrDisconnected", code, err)
+	}
+}
+
+func TestDropbearCancelStopsCommand(t *testing.T) {
+	key := newTestKey(t)
+	addr := startDropbear(t, key)
+	client, err := Connect(context.Background(), Config{Addr: addr, User: "root", Signer: key.Signer, Timeout: 20 * time.Second})
+	if err != nil {
+		t.Fatalf("Connect() = %v", err)
+	}
+	defer client.Close()
+
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(500*time.Millisecond, cancel)
+	_, err = client.Run(ctx, "echo $$ > "+Quote(pidFile)+"; exec sleep 60", nil, nil, nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run() error = %v, want context.Canceled", err)
+	}
+
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc := "/proc/" + strings.TrimSpace(string(data))
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		if _, err := os.Stat(proc); os.IsNotExist(err) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("remote command %s still runs 3s after the cancel", proc)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

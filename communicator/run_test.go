@@ -260,3 +260,36 @@ func TestKeepaliveStopsOnClose(t *testing.T) {
 		t.Fatal("keepalive kept running after Close")
 	}
 }
+
+func TestRunCanceledCommandIgnoresClose(t *testing.T) {
+	release := make(chan struct{})
+	srv := &sshtest.Server{Handle: func(_ string, ch ssh.Channel) sshtest.Result {
+		ch.Write([]byte("started\n"))
+		<-release
+		ch.Write([]byte("late\n"))
+		return sshtest.Result{}
+	}}
+	client := connectTo(t, srv)
+	var releaseOnce sync.Once
+	releaseHandler := func() { releaseOnce.Do(func() { close(release) }) }
+	t.Cleanup(releaseHandler)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	var stdout lines
+	start := time.Now()
+	_, err := client.Run(ctx, "ignore close", nil, stdout.add, nil)
+	elapsed := time.Since(start)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run() error = %v, want context.Canceled", err)
+	}
+	if elapsed > cancelGrace+time.Second {
+		t.Errorf("Run() returned after %s, want at most about %s after the cancel", elapsed, cancelGrace)
+	}
+
+	releaseHandler()
+	time.Sleep(100 * time.Millisecond)
+	if got := stdout.all(); !slices.Equal(got, []string{"started"}) {
+		t.Errorf("stdout = %q, want no line after Run returned", got)
+	}
+}
