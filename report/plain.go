@@ -18,8 +18,6 @@ import (
 type PlainOptions struct {
 	// Console prints the guest's serial console output, line by line.
 	Console bool
-	// Debug prints debug events, such as QEMU's argv.
-	Debug bool
 	// Location sets the time zone of the timestamps. Nil means time.Local.
 	Location *time.Location
 }
@@ -33,7 +31,8 @@ const (
 )
 
 // Plain prints events as timestamped lines prefixed by the build name, for
-// CI logs and other output that is not a terminal.
+// CI logs and other output that is not a terminal. It prints debug events
+// too, so a caller that hides them filters them out before Plain.
 type Plain struct {
 	opts PlainOptions
 
@@ -80,10 +79,6 @@ func (p *Plain) Emit(ev event.Event) {
 			for _, l := range b.console.write(ev.Data) {
 				lines = append(lines, "console: "+l)
 			}
-		}
-	case event.Debug:
-		if p.opts.Debug {
-			lines = plainBody(ev)
 		}
 	case event.Progress:
 		if line, ok := b.progressLine(ev); ok {

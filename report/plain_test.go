@@ -126,24 +126,13 @@ func TestPlainScriptedBuild(t *testing.T) {
 	}
 }
 
-func TestPlainDebugLines(t *testing.T) {
-	tests := []struct {
-		name  string
-		debug bool
-		want  string
-	}{
-		{name: "hidden by default", debug: false, want: ""},
-		{name: "shown with Debug", debug: true, want: "16:40:00 b | DEBUG: qemu: argv qemu-system-x86_64 -m 1024\n"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var out bytes.Buffer
-			p := NewPlain(&out, PlainOptions{Debug: tt.debug, Location: time.UTC})
-			p.Emit(event.Event{Time: at(0), Build: "b", Kind: event.Debug, Step: "qemu", Message: "argv qemu-system-x86_64 -m 1024"})
-			if got := out.String(); got != tt.want {
-				t.Errorf("output = %q, want %q", got, tt.want)
-			}
-		})
+func TestPlainDebugLine(t *testing.T) {
+	var out bytes.Buffer
+	p := NewPlain(&out, PlainOptions{Location: time.UTC})
+	p.Emit(event.Event{Time: at(0), Build: "b", Kind: event.Debug, Step: "qemu", Message: "argv qemu-system-x86_64 -m 1024"})
+	want := "16:40:00 b | DEBUG: qemu: argv qemu-system-x86_64 -m 1024\n"
+	if got := out.String(); got != want {
+		t.Errorf("output = %q, want %q", got, want)
 	}
 }
 
