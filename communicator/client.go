@@ -28,7 +28,7 @@ type Client struct {
 	emitter *event.Emitter
 
 	mu     sync.Mutex
-	noSFTP bool // the server rejected the sftp subsystem once already
+	noSFTP bool // SFTP failed once already, or the server is dropbear
 }
 
 func newClient(c *ssh.Client, hostKey ssh.PublicKey, cfg Config) *Client {

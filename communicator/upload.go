@@ -54,9 +54,10 @@ func (c *Client) Upload(ctx context.Context, local, remote string) error {
 // no sftp subsystem. A rejection is remembered for later uploads.
 //
 // Dropbear always gets the exec fallback. Dropbear 2022.83 accepts the sftp
-// subsystem request even without an sftp-server binary, and in a test
-// against a local dropbear about one connection in ten then failed at the
-// next session or died, after packets arrived for the closed SFTP channel.
+// subsystem request even without an sftp-server binary, and the SFTP session
+// then fails. After that, TestDropbearRepeatedUploads saw about one
+// connection in ten fail its next session or drop entirely, when packets
+// arrived for the closed SFTP channel.
 // NOTE: this also skips SFTP on dropbear builds that do have sftp-server.
 func (c *Client) sftpClient() (*sftp.Client, error) {
 	c.mu.Lock()
