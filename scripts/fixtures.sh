@@ -494,4 +494,6 @@ main() {
 	esac
 }
 
-main "$@"
+# exit sits on the same line as main, so bash never reads past it from a
+# copy of this script edited while a build runs.
+main "$@"; exit
