@@ -285,7 +285,11 @@ func (m *Machine) Version(ctx context.Context) (string, error) {
 	if err := m.mon.Execute(ctx, "query-version", nil, &v); err != nil {
 		return "", err
 	}
-	return fmt.Sprintf("%d.%d.%d%s", v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro, v.Package), nil
+	version := fmt.Sprintf("%d.%d.%d", v.QEMU.Major, v.QEMU.Minor, v.QEMU.Micro)
+	if pkg := strings.TrimSpace(v.Package); pkg != "" {
+		version += " (" + strings.Trim(pkg, "()") + ")"
+	}
+	return version, nil
 }
 
 // tailBuffer keeps the last max bytes written to it.

@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+
+	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/pipeline"
+	"github.com/bakeimg/bake/recipes"
+	"github.com/bakeimg/bake/report"
+)
+
+// loadRecipes loads every path and reports all errors of all recipes.
+func loadRecipes(o *options, paths []string, stderr io.Writer) ([]*recipes.Recipe, bool) {
+	var list []*recipes.Recipe
+	ok := true
+	seen := map[string]string{}
+	for _, path := range paths {
+		r, err := recipes.Load(path, recipes.LoadOptions{
+			Vars:     o.varMap(),
+			VarFiles: o.varFiles,
+			Environ:  os.Environ(),
+		})
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			ok = false
+			continue
+		}
+		if prev, dup := seen[r.Name]; dup {
+			fmt.Fprintf(stderr, "%s: build name %q is also used by %s: give each recipe a distinct name\n", path, r.Name, prev)
+			ok = false
+			continue
+		}
+		seen[r.Name] = path
+		list = append(list, r)
+	}
+	return list, ok
+}
+
+func cmdValidate(o *options, paths []string, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		fmt.Fprintf(stderr, "bake validate: no recipe given\n%s", usageHint)
+		return exitUsage
+	}
+	list, ok := loadRecipes(o, paths, stderr)
+	for _, r := range list {
+		fmt.Fprintf(stdout, "%s: ok (%s)\n", r.Path, r.Name)
+	}
+	if !ok {
+		return exitUsage
+	}
+	return exitOK
+}
+
+func cmdBuild(ctx context.Context, o *options, paths []string, stdout, stderr io.Writer) int {
+	if len(paths) == 0 {
+		fmt.Fprintf(stderr, "bake build: no recipe given\n%s", usageHint)
+		return exitUsage
+	}
+	list, ok := loadRecipes(o, paths, stderr)
+	if !ok {
+		return exitUsage
+	}
+	list = filterRecipes(list, o)
+	if len(list) == 0 {
+		fmt.Fprintln(stderr, "bake build: --only/--except left no recipe to build")
+		return exitUsage
+	}
+
+	sinks, finish, err := openSinks(o, stdout)
+	if err != nil {
+		fmt.Fprintf(stderr, "bake: %v\n", err)
+		return exitUsage
+	}
+	failed := runBuilds(ctx, o, list, sinks)
+	if err := finish(); err != nil {
+		fmt.Fprintf(stderr, "bake: %v\n", err)
+		return exitBuildFailed
+	}
+	if failed > 0 {
+		return exitBuildFailed
+	}
+	return exitOK
+}
+
+func filterRecipes(list []*recipes.Recipe, o *options) []*recipes.Recipe {
+	only, except := splitNames(o.only), splitNames(o.except)
+	var out []*recipes.Recipe
+	for _, r := range list {
+		if len(only) > 0 && !only[r.Name] || except[r.Name] {
+			continue
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// openSinks builds the event consumers the flags ask for and returns a
+// function that flushes and closes them.
+func openSinks(o *options, stdout io.Writer) (event.Sink, func() error, error) {
+	var sinks event.Fanout
+	var closers []func() error
+
+	if o.json != "-" {
+		plain := report.NewPlain(stdout, report.PlainOptions{Console: o.console})
+		sinks = append(sinks, verbosity(plain, o.verbose))
+		closers = append(closers, plain.Flush)
+	}
+	if o.json != "" {
+		w := stdout
+		if o.json != "-" {
+			f, err := os.Create(o.json)
+			if err != nil {
+				return nil, nil, fmt.Errorf("failed to create --json file: %w", err)
+			}
+			w = f
+			closers = append(closers, f.Close)
+		}
+		sinks = append(sinks, report.NewJSON(w))
+	}
+	if o.junit != "" {
+		j := report.NewJUnit("bake")
+		sinks = append(sinks, j)
+		closers = append(closers, func() error { return j.WriteFile(o.junit) })
+	}
+	finish := func() error {
+		var first error
+		for _, c := range closers {
+			if err := c(); err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
+	return sinks, finish, nil
+}
+
+// verbosity drops debug events unless verbose output was asked for.
+func verbosity(s event.Sink, verbose bool) event.Sink {
+	if verbose {
+		return s
+	}
+	return event.SinkFunc(func(e event.Event) {
+		if e.Kind != event.Debug {
+			s.Emit(e)
+		}
+	})
+}
+
+// runBuilds runs the recipes with bounded parallelism and returns how many
+// failed.
+func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink) int {
+	limit := o.parallel
+	if limit == 0 {
+		limit = defaultParallel(list)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	home := o.home
+	if home == "" {
+		home = pipeline.DefaultHome()
+	}
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	failed := 0
+	for _, r := range list {
+		wg.Add(1)
+		go func(r *recipes.Recipe) {
+			defer wg.Done()
+			emitter := event.NewEmitter(r.Name, sink)
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				emitter.Emit(event.Event{Kind: event.BuildFinished, Err: "not started: " + ctx.Err().Error()})
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				return
+			}
+			defer func() { <-sem }()
+			b := pipeline.New(r, pipeline.Options{
+				Home:        home,
+				Force:       o.force,
+				Accelerator: o.accel,
+				Version:     bakeVersion(),
+				KeepWorkDir: o.keepWork,
+			}, emitter)
+			res := b.Run(ctx)
+			if res.Err != nil {
+				mu.Lock()
+				failed++
+				mu.Unlock()
+				if o.failFast {
+					cancel()
+				}
+			}
+		}(r)
+	}
+	wg.Wait()
+	return failed
+}
+
+// defaultParallel allows one build per two cores and per 2 GiB of the
+// guests' memory, and at least one.
+func defaultParallel(list []*recipes.Recipe) int {
+	n := max(runtime.NumCPU()/2, 1)
+	if mem := availableMemory(); mem > 0 && len(list) > 0 {
+		per := int64(list[0].VM.Memory) + 512<<20
+		n = min(n, max(int(mem/per), 1))
+	}
+	return min(n, len(list))
+}
+
+func availableMemory() int64 {
+	b, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		return 0
+	}
+	var kb int64
+	for _, line := range strings.Split(string(b), "\n") {
+		if _, err := fmt.Sscanf(line, "MemAvailable: %d kB", &kb); err == nil {
+			return kb << 10
+		}
+	}
+	return 0
+}

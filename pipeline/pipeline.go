@@ -1,0 +1,169 @@
+// Package pipeline runs one build: an ordered list of typed steps that share
+// a State, each with a cleanup that runs in reverse order after success,
+// failure or cancellation.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/recipes"
+)
+
+// Step is one stage of a build.
+type Step interface {
+	// Name is the short label shown in events and the manifest.
+	Name() string
+	// Run does the step's work. It must return promptly when ctx ends.
+	Run(ctx context.Context, s *State) error
+	// Cleanup undoes what Run left behind that must not outlive the build
+	// (processes, sockets, temp files). It runs even when Run failed or was
+	// never reached, so it must cope with a partly filled State.
+	Cleanup(s *State) error
+}
+
+// Options configures a build.
+type Options struct {
+	// Home is bake's cache and state directory (downloads, logs, probes).
+	Home string
+	// Force replaces an existing output directory.
+	Force bool
+	// Accelerator overrides the recipe's vm.accelerator when not empty.
+	Accelerator string
+	// Version is bake's own version, recorded in the manifest.
+	Version string
+	// KeepWorkDir leaves the work directory in place after the build.
+	KeepWorkDir bool
+}
+
+// Build is one recipe being baked.
+type Build struct {
+	Recipe  *recipes.Recipe
+	Options Options
+	Emitter *event.Emitter
+	Steps   []Step
+}
+
+// New returns a build of r with the standard steps.
+func New(r *recipes.Recipe, opts Options, emitter *event.Emitter) *Build {
+	emitter.AddSecrets(r.Secrets...)
+	return &Build{Recipe: r, Options: opts, Emitter: emitter, Steps: DefaultSteps(r)}
+}
+
+// DefaultSteps returns the steps for r, in order.
+func DefaultSteps(r *recipes.Recipe) []Step {
+	steps := []Step{
+		&stepPrepare{},
+		&stepFetchSource{},
+		&stepCreateDisk{},
+		&stepHTTPServer{},
+		&stepSeedMedia{},
+		&stepStartVM{},
+		&stepBoot{},
+	}
+	if r.Communicator != "none" {
+		steps = append(steps, &stepConnect{}, &stepProvision{}, &stepShutdown{})
+	} else {
+		steps = append(steps, &stepWaitPoweroff{})
+	}
+	return append(steps, &stepExport{})
+}
+
+// Result summarises a finished build.
+type Result struct {
+	OutputDir string
+	LogDir    string
+	Artifacts []event.ArtifactInfo
+	Err       error
+}
+
+// Run executes every step in order, stops at the first error, and then
+// runs the cleanups of all steps in reverse order.
+func (b *Build) Run(ctx context.Context) (res Result) {
+	s := newState(b)
+	started := time.Now()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	s.setFailure(cancel)
+	b.Emitter.Emit(event.Event{Kind: event.BuildStarted, Message: b.Recipe.Name})
+
+	var runErr error
+	for _, step := range b.Steps {
+		if ctx.Err() != nil {
+			runErr = fmt.Errorf("%s: %w", step.Name(), context.Cause(ctx))
+			break
+		}
+		if runErr = b.runStep(ctx, s, step); runErr != nil {
+			break
+		}
+	}
+
+	cleanupErr := b.cleanup(s)
+	res = Result{OutputDir: s.OutputDir, LogDir: s.LogDir, Artifacts: s.Artifacts, Err: runErr}
+	if runErr == nil && cleanupErr != nil {
+		res.Err = cleanupErr
+	}
+	done := event.Event{Kind: event.BuildFinished, Duration: time.Since(started), Message: s.OutputDir}
+	if res.Err != nil {
+		done.Err = res.Err.Error()
+		done.Message = s.LogDir
+	}
+	b.Emitter.Emit(done)
+	return res
+}
+
+func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
+	b.Emitter.SetStep(step.Name())
+	b.Emitter.Emit(event.Event{Kind: event.StepStarted})
+	start := time.Now()
+	err := step.Run(ctx, s)
+	took := time.Since(start)
+	s.Timings = append(s.Timings, Timing{Step: step.Name(), Duration: took})
+	finished := event.Event{Kind: event.StepFinished, Duration: took}
+	if err != nil {
+		// A watcher that aborted the build (QEMU crashed, the guest never
+		// fetched its seed) knows more than the step that saw ctx end.
+		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+			err = cause
+		}
+		err = fmt.Errorf("%s: %w", step.Name(), err)
+		finished.Err = err.Error()
+	}
+	b.Emitter.Emit(finished)
+	return err
+}
+
+func (b *Build) cleanup(s *State) error {
+	b.Emitter.SetStep("cleanup")
+	var errs []error
+	for i := len(b.Steps) - 1; i >= 0; i-- {
+		if err := b.Steps[i].Cleanup(s); err != nil {
+			errs = append(errs, fmt.Errorf("cleanup of %s: %w", b.Steps[i].Name(), err))
+		}
+	}
+	if s.WorkDir != "" && !b.Options.KeepWorkDir {
+		if err := os.RemoveAll(s.WorkDir); err != nil {
+			errs = append(errs, fmt.Errorf("failed to remove work directory: %w", err))
+		}
+	}
+	if s.console != nil {
+		s.console.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// DefaultHome returns $BAKE_HOME, or ~/.cache/bake.
+func DefaultHome() string {
+	if h := os.Getenv("BAKE_HOME"); h != "" {
+		return h
+	}
+	if dir, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(dir, "bake")
+	}
+	return filepath.Join(os.TempDir(), "bake")
+}

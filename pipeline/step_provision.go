@@ -1,0 +1,57 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/bakeimg/bake/provision"
+	"github.com/bakeimg/bake/recipes"
+)
+
+// stepProvision runs the recipe's provisioners in order over SSH.
+type stepProvision struct{}
+
+func (*stepProvision) Name() string { return "provision" }
+
+func (*stepProvision) Run(ctx context.Context, s *State) error {
+	for i, p := range s.Recipe.Provision {
+		rendered, err := renderProvisioner(s, p)
+		if err != nil {
+			return fmt.Errorf("provisioner %d: %w", i+1, err)
+		}
+		err = provision.Run(ctx, s.SSH, p, provision.Options{
+			Index:       i + 1,
+			Shell:       rendered.Shell,
+			Environment: rendered.Environment,
+			Dir:         s.Recipe.Dir,
+			Emitter:     s.Emitter,
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func renderProvisioner(s *State, p recipes.Provisioner) (recipes.Provisioner, error) {
+	out := p
+	out.Shell = make([]string, len(p.Shell))
+	for i, line := range p.Shell {
+		r, err := s.render(line)
+		if err != nil {
+			return out, fmt.Errorf("shell line %d: %w", i+1, err)
+		}
+		out.Shell[i] = r
+	}
+	out.Environment = make(map[string]string, len(p.Environment))
+	for k, v := range p.Environment {
+		r, err := s.render(v)
+		if err != nil {
+			return out, fmt.Errorf("environment %s: %w", k, err)
+		}
+		out.Environment[k] = r
+	}
+	return out, nil
+}
+
+func (*stepProvision) Cleanup(*State) error { return nil }
