@@ -10,24 +10,26 @@ import (
 	"github.com/bakeimg/bake/event"
 )
 
-// Default pacing. A BIOS bootloader such as isolinux reads keys from the
-// BIOS keyboard buffer, which has room for about 15 keys, so keys must
-// arrive in small bursts with pauses for the guest to drain the buffer.
-// A 292-character line typed into the isolinux boot: prompt of the Debian
-// 12 netboot installer under QEMU with TCG arrived intact at about 97
-// characters a second, in bursts of 10 with 0.1 s pauses. Evenly spaced at
-// about 100 a second, it was corrupted. Bursts of 8 with 0.1 s pauses stay
-// below that, at most 80 keys a second.
+// Default pacing: one key press per SendKeys call and a 15 ms pause after
+// each, about 40 to 60 keys a second with the QMP round trip. A BIOS
+// bootloader such as isolinux reads keys through the BIOS keyboard buffer,
+// which has room for about 15 keys, and QEMU's PS/2 queue holds 16 bytes.
+// Single keys leave the most room in that queue when the guest falls
+// behind. TestTyperIsolinuxPrompt (QEMU 7.2, TCG, 2-core host) typed intact
+// lines with 10 and 15 ms pauses and lost keys with 5 ms pauses.
+//
+// NOTE: while other TCG guests loaded the same host, keys were lost in a
+// third or more of the runs at every pace tried, from 20 to about 70 keys a
+// second, because the guest stalls while keys keep arriving.
 const (
-	DefaultBurst    = 8
-	DefaultInterval = 100 * time.Millisecond
+	DefaultBurst    = 1
+	DefaultInterval = 15 * time.Millisecond
 )
 
 // maxBatchBytes bounds the PS/2 scancode bytes that one SendKeys call may
 // produce. QEMU's PS/2 keyboard queue (PS2_QUEUE_SIZE in hw/input/ps2.c)
 // has room for 16 bytes and drops the rest, and input-send-event queues
-// every event of one command before the guest can read any of them. A
-// USB keyboard's queue in QEMU (hw/input/hid.c) is 16 events long.
+// every event of one command before the guest can read any of them.
 const maxBatchBytes = 16
 
 // releaseTimeout bounds the release of held keys after the run ends, which

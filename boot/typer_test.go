@@ -174,7 +174,7 @@ func TestTyperBatches(t *testing.T) {
 		{name: "one burst", text: "abc", burst: 8, want: []int{6}},
 		{name: "exact burst", text: "abcdefgh", burst: 8, want: []int{16}},
 		{name: "bursts of eight", text: strings.Repeat("a", 20), burst: 8, want: []int{16, 16, 8}},
-		{name: "default burst", text: strings.Repeat("a", 20), want: []int{16, 16, 8}},
+		{name: "default burst", text: "abc", want: []int{2, 2, 2}},
 		{name: "shifted keys fill 16 bytes", text: "AAAAAAAAA", burst: 8, want: []int{16, 16, 4}},
 		{name: "mixed case fills 16 bytes", text: "abcdefGH", burst: 8, want: []int{16, 4}},
 		{name: "extended keys take two bytes", text: "<up><up><up><up><up>", burst: 8, want: []int{8, 2}},
@@ -228,7 +228,7 @@ func TestTyperDefaults(t *testing.T) {
 func TestTyperWaitFor(t *testing.T) {
 	kb := &recordingKeyboard{}
 	console := &fakeConsole{}
-	typer := &Typer{Keyboard: kb, Console: console, Interval: -1}
+	typer := &Typer{Keyboard: kb, Console: console, Interval: -1, Burst: 100}
 	if err := runTyper(t, typer, `<esc><waitFor "boot:" 30s>install<enter>`); err != nil {
 		t.Fatalf("Run failed: %v", err)
 	}
@@ -284,7 +284,7 @@ func TestTyperWithoutKeyboard(t *testing.T) {
 func TestTyperSendError(t *testing.T) {
 	qmpDown := errors.New("QMP socket closed")
 	kb := &recordingKeyboard{err: qmpDown}
-	typer := &Typer{Keyboard: kb, Interval: -1}
+	typer := &Typer{Keyboard: kb, Interval: -1, Burst: 8}
 	err := runTyper(t, typer, "abc")
 	if !errors.Is(err, qmpDown) {
 		t.Fatalf("Run error = %v, want it to wrap %v", err, qmpDown)
