@@ -232,32 +232,14 @@ func (r *run) press(ctx context.Context, a Action) error {
 // stroke sends or queues one key press and pauses after every Burst of
 // them.
 func (r *run) stroke(ctx context.Context, down, up []KeyEvent) error {
-	if hold := r.typer.Hold; hold > 0 {
-		if err := r.flush(ctx); err != nil {
-			return err
-		}
-		if err := r.send(ctx, down); err != nil {
-			return err
-		}
-		if err := sleep(ctx, hold); err != nil {
-			// Release the key anyway so that it does not stay down in the guest.
-			releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
-			defer cancel()
-			return errors.Join(err, r.send(releaseCtx, up))
-		}
-		if err := r.send(ctx, up); err != nil {
-			return err
-		}
+	var err error
+	if r.typer.Hold > 0 {
+		err = r.sendHeld(ctx, down, up)
 	} else {
-		size := scancodeBytes(down) + scancodeBytes(up)
-		if r.bytes+size > maxBatchBytes && len(r.batch) > 0 {
-			if err := r.endBurst(ctx); err != nil {
-				return err
-			}
-		}
-		r.batch = append(r.batch, down...)
-		r.batch = append(r.batch, up...)
-		r.bytes += size
+		err = r.queue(ctx, down, up)
+	}
+	if err != nil {
+		return err
 	}
 
 	r.typed++
@@ -266,6 +248,39 @@ func (r *run) stroke(ctx context.Context, down, up []KeyEvent) error {
 		return nil
 	}
 	return r.endBurst(ctx)
+}
+
+// sendHeld sends the press events, waits Hold and sends the release
+// events.
+func (r *run) sendHeld(ctx context.Context, down, up []KeyEvent) error {
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	if err := r.send(ctx, down); err != nil {
+		return err
+	}
+	if err := sleep(ctx, r.typer.Hold); err != nil {
+		// Release the key anyway so that it does not stay down in the guest.
+		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+		defer cancel()
+		return errors.Join(err, r.send(releaseCtx, up))
+	}
+	return r.send(ctx, up)
+}
+
+// queue adds a key press to the batch, first ending the burst when the
+// batch would exceed maxBatchBytes.
+func (r *run) queue(ctx context.Context, down, up []KeyEvent) error {
+	size := scancodeBytes(down) + scancodeBytes(up)
+	if r.bytes+size > maxBatchBytes && len(r.batch) > 0 {
+		if err := r.endBurst(ctx); err != nil {
+			return err
+		}
+	}
+	r.batch = append(r.batch, down...)
+	r.batch = append(r.batch, up...)
+	r.bytes += size
+	return nil
 }
 
 // endBurst sends the queued batch and pauses for the guest to read it.
