@@ -41,8 +41,9 @@ func (w Warning) String() string {
 // Parse parses a boot command. Callers join a recipe's command list into
 // one string first and render templates before parsing.
 //
-// The error, when not nil, joins one *SyntaxError per problem found (at
-// most 20); use errors.As to read the first position. Warnings are
+// The error, when not nil, joins one *SyntaxError per problem found. After
+// 20 problems a last *SyntaxError says that parsing stopped. Use errors.As
+// to read the first position. Warnings are
 // returned separately because they do not stop the build.
 func Parse(text string) (*Program, []Warning, error) {
 	p := &parser{src: text, held: make(map[string]int)}
