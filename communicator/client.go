@@ -104,8 +104,9 @@ const cancelGrace = 2 * time.Second
 
 // interrupt stops a running command. Without a pty, sshd leaves a command
 // running when its session closes, until the command writes to the closed
-// pipe, so the command gets SIGTERM first. Servers without signal support
-// ignore that request.
+// pipe, so the command gets SIGTERM first. Not every server delivers it:
+// OpenSSH 9.2 rejects signal requests in root sessions, so there the
+// command keeps running in the guest after Run returns.
 func interrupt(session *ssh.Session, done <-chan error) {
 	session.Signal(ssh.SIGTERM)
 	session.Close()
