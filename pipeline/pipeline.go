@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/bakeimg/bake/event"
@@ -39,6 +41,10 @@ type Options struct {
 	Version string
 	// KeepWorkDir leaves the work directory in place after the build.
 	KeepWorkDir bool
+	// PauseOnError keeps a failed build's VM, disk and seed server as they
+	// are until ctx ends (Ctrl-C), so the guest can be inspected, and only
+	// then cleans up.
+	PauseOnError bool
 }
 
 // Build is one recipe being baked.
@@ -47,6 +53,27 @@ type Build struct {
 	Options Options
 	Emitter *event.Emitter
 	Steps   []Step
+
+	mu    sync.Mutex
+	state *State
+}
+
+// WriteConsole sends bytes to the running VM's serial console. It returns
+// an error when no VM is running.
+func (b *Build) WriteConsole(data []byte) error {
+	b.mu.Lock()
+	s := b.state
+	b.mu.Unlock()
+	if s == nil {
+		return errors.New("the build has not started")
+	}
+	s.mu.Lock()
+	m := s.Machine
+	s.mu.Unlock()
+	if m == nil {
+		return errors.New("no VM is running for this build")
+	}
+	return m.WriteConsole(data)
 }
 
 // New returns a build of r with the standard steps.
@@ -86,7 +113,11 @@ type Result struct {
 // runs the cleanups of all steps in reverse order.
 func (b *Build) Run(ctx context.Context) (res Result) {
 	s := newState(b)
+	b.mu.Lock()
+	b.state = s
+	b.mu.Unlock()
 	started := time.Now()
+	parent := ctx
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	s.setFailure(cancel)
@@ -103,6 +134,9 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 		}
 	}
 
+	if runErr != nil && b.Options.PauseOnError && parent.Err() == nil {
+		b.pause(parent, s, runErr)
+	}
 	cleanupErr := b.cleanup(s)
 	res = Result{OutputDir: s.OutputDir, LogDir: s.LogDir, Artifacts: s.Artifacts, Err: runErr}
 	if runErr == nil && cleanupErr != nil {
@@ -131,11 +165,32 @@ func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
-		err = fmt.Errorf("%s: %w", step.Name(), err)
+		if !strings.HasPrefix(err.Error(), step.Name()+":") {
+			err = fmt.Errorf("%s: %w", step.Name(), err)
+		}
 		finished.Err = err.Error()
 	}
 	b.Emitter.Emit(finished)
 	return err
+}
+
+// pause reports how to reach the failed build's VM and waits until ctx
+// ends.
+func (b *Build) pause(ctx context.Context, s *State, cause error) {
+	b.Emitter.SetStep("paused")
+	msg := fmt.Sprintf("build failed (%v); keeping everything as it is until interrupted (Ctrl-C). Console log: %s", cause, s.LogDir)
+	if s.Machine != nil {
+		msg += fmt.Sprintf("; QMP socket: %s", filepath.Join(s.WorkDir, "qmp.sock"))
+		if port := s.Machine.SSHPort(); port > 0 {
+			msg += fmt.Sprintf("; SSH: ssh -i %s -p %d -o StrictHostKeyChecking=no %s@127.0.0.1",
+				filepath.Join(s.WorkDir, "id_ed25519"), port, b.Recipe.SSH.Username)
+		}
+	}
+	if s.HTTP != nil {
+		msg += "; seed server: " + s.HTTP.LocalURL()
+	}
+	b.Emitter.Emit(event.Event{Kind: event.Warning, Message: msg})
+	<-ctx.Done()
 }
 
 func (b *Build) cleanup(s *State) error {

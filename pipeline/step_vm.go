@@ -34,7 +34,9 @@ func (*stepStartVM) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.Machine = m
+	s.mu.Unlock()
 	if v, err := m.Version(ctx); err == nil {
 		s.QEMUVersion = v
 	}

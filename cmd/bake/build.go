@@ -72,15 +72,25 @@ func cmdBuild(ctx context.Context, o *options, paths []string, stdout, stderr io
 		return exitUsage
 	}
 
-	sinks, finish, err := openSinks(o, stdout)
+	dashboard := useDashboard(o, stdout)
+	sinks, finish, err := openSinks(o, stdout, dashboard)
 	if err != nil {
 		fmt.Fprintf(stderr, "bake: %v\n", err)
 		return exitUsage
 	}
-	failed := runBuilds(ctx, o, list, sinks)
+	var failed int
+	quit := false
+	if dashboard {
+		failed, quit = runDashboard(ctx, o, list, sinks, stdout)
+	} else {
+		failed = runBuilds(ctx, o, list, sinks, &registry{})
+	}
 	if err := finish(); err != nil {
 		fmt.Fprintf(stderr, "bake: %v\n", err)
 		return exitBuildFailed
+	}
+	if quit {
+		return exitSIGINT
 	}
 	if failed > 0 {
 		return exitBuildFailed
@@ -102,11 +112,11 @@ func filterRecipes(list []*recipes.Recipe, o *options) []*recipes.Recipe {
 
 // openSinks builds the event consumers the flags ask for and returns a
 // function that flushes and closes them.
-func openSinks(o *options, stdout io.Writer) (event.Sink, func() error, error) {
+func openSinks(o *options, stdout io.Writer, dashboard bool) (event.Sink, func() error, error) {
 	var sinks event.Fanout
 	var closers []func() error
 
-	if o.json != "-" {
+	if o.json != "-" && !dashboard {
 		plain := report.NewPlain(stdout, report.PlainOptions{Console: o.console})
 		sinks = append(sinks, verbosity(plain, o.verbose))
 		closers = append(closers, plain.Flush)
@@ -154,7 +164,7 @@ func verbosity(s event.Sink, verbose bool) event.Sink {
 
 // runBuilds runs the recipes with bounded parallelism and returns how many
 // failed.
-func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink) int {
+func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink, reg *registry) int {
 	limit := o.parallel
 	if limit == 0 {
 		limit = defaultParallel(list)
@@ -186,12 +196,14 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 			}
 			defer func() { <-sem }()
 			b := pipeline.New(r, pipeline.Options{
-				Home:        home,
-				Force:       o.force,
-				Accelerator: o.accel,
-				Version:     bakeVersion(),
-				KeepWorkDir: o.keepWork,
+				Home:         home,
+				Force:        o.force,
+				Accelerator:  o.accel,
+				Version:      bakeVersion(),
+				KeepWorkDir:  o.keepWork,
+				PauseOnError: o.onError == "abort",
 			}, emitter)
+			reg.add(b)
 			res := b.Run(ctx)
 			if res.Err != nil {
 				mu.Lock()

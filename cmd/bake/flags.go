@@ -51,7 +51,7 @@ func globalFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.varFiles, "var-file", "read variables from a TOML `FILE` of name = \"value\" lines (repeatable)")
 	fs.BoolVar(&o.force, "force", false, "replace an existing output directory")
 	fs.StringVar(&o.accel, "accel", "", "override vm.accelerator: auto, kvm or tcg")
-	fs.StringVar(&o.onError, "on-error", "cleanup", "what to do when a build fails: cleanup (stop the VM, remove temp files) or abort (keep the VM running for debugging)")
+	fs.StringVar(&o.onError, "on-error", "cleanup", "what to do when a build fails: cleanup (stop the VM, remove temp files) or abort (keep the VM, disk and seed server as they are and print how to reach them, until Ctrl-C)")
 	fs.IntVar(&o.parallel, "parallel", 0, "run at most `N` builds at once (0: what the host's cores and memory allow)")
 	fs.StringVar(&o.only, "only", "", "build only the recipes with these comma-separated `names`")
 	fs.StringVar(&o.except, "except", "", "skip the recipes with these comma-separated `names`")
