@@ -16,8 +16,8 @@ import (
 	"time"
 )
 
-// findSFTPServer returns OpenSSH's sftp-server next to sshd or in the usual
-// Debian and Fedora locations.
+// findSFTPServer returns OpenSSH's sftp-server from the lib or libexec
+// directory beside sshd's sbin directory, where Linux distributions put it.
 func findSFTPServer(sshd string) (string, bool) {
 	prefix := filepath.Dir(filepath.Dir(sshd)) // /usr/sbin/sshd -> /usr
 	for _, p := range []string{
