@@ -45,6 +45,10 @@ type Options struct {
 	// are until ctx ends (Ctrl-C), so the guest can be inspected, and only
 	// then cleans up.
 	PauseOnError bool
+	// PowerdownTimeout is how long the shutdown step waits for the guest
+	// after an ACPI powerdown before it quits QEMU. Zero means
+	// DefaultPowerdownTimeout.
+	PowerdownTimeout time.Duration
 }
 
 // Build is one recipe being baked.

@@ -11,8 +11,8 @@ import (
 // enough for a systemd guest to stop its services; quit only has to stop
 // the QEMU process.
 const (
-	powerdownTimeout = 60 * time.Second
-	quitTimeout      = 10 * time.Second
+	DefaultPowerdownTimeout = 60 * time.Second
+	quitTimeout             = 10 * time.Second
 )
 
 // stepShutdown trims the guest's file systems, runs the shutdown command and
@@ -53,6 +53,10 @@ func (*stepShutdown) Run(ctx context.Context, s *State) error {
 	s.ForcedStop = true
 	if err := s.Machine.Powerdown(ctx); err != nil {
 		s.Emitter.Warnf("ACPI powerdown failed: %v", err)
+	}
+	powerdownTimeout := s.Options.PowerdownTimeout
+	if powerdownTimeout <= 0 {
+		powerdownTimeout = DefaultPowerdownTimeout
 	}
 	if err := waitShutdown(ctx, s, powerdownTimeout); err == nil {
 		s.StopMethod = "acpi"
