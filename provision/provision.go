@@ -69,7 +69,8 @@ func Kind(p recipes.Provisioner) string {
 
 // Run runs one provisioner. Output lines become event.Output events. With
 // p.ExpectDisconnect, a connection that drops while a command runs counts
-// as success.
+// as success, and so does exit status 129 or 143 (SIGHUP or SIGTERM), which
+// a rebooting guest may report before the connection drops.
 func Run(ctx context.Context, c Runner, p recipes.Provisioner, opts Options) error {
 	if opts.Emitter == nil {
 		opts.Emitter = event.NewEmitter("", event.Discard)
@@ -180,12 +181,23 @@ func (r *run) exec(ctx context.Context, cmd, subject string) error {
 	case err != nil && r.p.ExpectDisconnect && errors.Is(err, communicator.ErrDisconnected):
 		emitter.Infof("%s: connection dropped as expected", r.label)
 		return nil
+	case err == nil && r.p.ExpectDisconnect && killedByShutdown(code):
+		emitter.Infof("%s: %s ended with status %d as the guest shut down, as expected", r.label, subject, code)
+		return nil
 	case err != nil:
 		return fmt.Errorf("%s failed: %w", subject, err)
 	case code != 0:
 		return fmt.Errorf("%s exited with status %d", subject, code)
 	}
 	return nil
+}
+
+// killedByShutdown reports whether an exit code means SIGHUP or SIGTERM,
+// which a shutdown or reboot sends to every process, including a
+// provisioner's shell whose session outlives sshd's last exit report.
+func killedByShutdown(code int) bool {
+	const sigHUP, sigTERM = 1, 15
+	return code == 128+sigHUP || code == 128+sigTERM
 }
 
 func (r *run) resolve(p string) string {

@@ -222,21 +222,27 @@ func TestRunShellFailure(t *testing.T) {
 
 func TestRunExpectDisconnect(t *testing.T) {
 	tests := []struct {
-		name    string
-		p       recipes.Provisioner
-		runErr  error
-		wantErr bool
+		name        string
+		p           recipes.Provisioner
+		code        int
+		runErr      error
+		wantErr     bool
+		wantMessage string
 	}{
-		{name: "shell disconnect", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, runErr: communicator.ErrDisconnected},
-		{name: "script disconnect", p: recipes.Provisioner{Script: "reboot.sh", ExpectDisconnect: true}, runErr: communicator.ErrDisconnected},
+		{name: "shell disconnect", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, code: -1, runErr: communicator.ErrDisconnected, wantMessage: "connection dropped as expected"},
+		{name: "script disconnect", p: recipes.Provisioner{Script: "reboot.sh", ExpectDisconnect: true}, code: -1, runErr: communicator.ErrDisconnected, wantMessage: "connection dropped as expected"},
 		{name: "other error still fails", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, runErr: context.Canceled, wantErr: true},
+		{name: "killed by SIGTERM", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, code: 143, wantMessage: "ended with status 143"},
+		{name: "killed by SIGHUP", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, code: 129, wantMessage: "ended with status 129"},
+		{name: "other status still fails", p: recipes.Provisioner{Shell: []string{"reboot"}, ExpectDisconnect: true}, code: 1, wantErr: true},
+		{name: "SIGTERM without expect_disconnect", p: recipes.Provisioner{Shell: []string{"reboot"}}, code: 143, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "reboot.sh"), []byte("#!/bin/sh\nreboot\n"), 0o755)
 			rec := &recorder{}
-			err := Run(context.Background(), &fakeRunner{code: -1, runErr: tt.runErr}, tt.p,
+			err := Run(context.Background(), &fakeRunner{code: tt.code, runErr: tt.runErr}, tt.p,
 				Options{Index: 1, Dir: dir, Emitter: event.NewEmitter("b", rec)})
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Run() error = %v, want error %v", err, tt.wantErr)
@@ -245,8 +251,8 @@ func TestRunExpectDisconnect(t *testing.T) {
 				return
 			}
 			last := rec.events[len(rec.events)-1]
-			if !strings.HasSuffix(last.Message, "connection dropped as expected") {
-				t.Errorf("last event = %q, want the expected disconnect", last.Message)
+			if !strings.Contains(last.Message, tt.wantMessage) {
+				t.Errorf("last event = %q, want it to contain %q", last.Message, tt.wantMessage)
 			}
 		})
 	}
