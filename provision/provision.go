@@ -31,10 +31,10 @@ type Options struct {
 	// Index is the provisioner's 1-based position in the recipe, used in
 	// errors and events.
 	Index int
-	// Shell holds the rendered shell lines. Nil means the provisioner's
+	// Shell contains the rendered shell lines. Nil means the provisioner's
 	// own lines, unrendered.
 	Shell []string
-	// Environment holds the rendered environment. Nil means the
+	// Environment contains the rendered environment. Nil means the
 	// provisioner's own values, unrendered.
 	Environment map[string]string
 	// Dir is the recipe's directory, against which relative script and
@@ -192,9 +192,8 @@ func (r *run) exec(ctx context.Context, cmd, subject string) error {
 	return nil
 }
 
-// killedByShutdown reports whether an exit code means SIGHUP or SIGTERM,
-// which a shutdown or reboot sends to every process, including a
-// provisioner's shell whose session outlives sshd's last exit report.
+// killedByShutdown reports whether code means the command died of SIGHUP
+// or SIGTERM, which a shutdown or reboot sends to every process.
 func killedByShutdown(code int) bool {
 	const sigHUP, sigTERM = 1, 15
 	return code == 128+sigHUP || code == 128+sigTERM
