@@ -164,6 +164,7 @@ func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 	s.Timings = append(s.Timings, Timing{Step: step.Name(), Duration: took})
 	finished := event.Event{Kind: event.StepFinished, Duration: took}
 	if err != nil {
+		awaitWatchers(ctx, s)
 		// A watcher that aborted the build (QEMU crashed, the guest never
 		// fetched its seed) knows more than the step that saw ctx end.
 		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
@@ -176,6 +177,34 @@ func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 	}
 	b.Emitter.Emit(finished)
 	return err
+}
+
+// crashGrace bounds how long a failed step waits for watchMachine. The
+// guest's SSH connection breaks as soon as the QEMU process dies, a moment
+// before the process is reaped and the watcher reports why it exited.
+const crashGrace = 250 * time.Millisecond
+
+// awaitWatchers gives watchMachine a moment to cancel ctx with QEMU's exit
+// status and stderr after a step failed while the VM should be running, so
+// a crash is reported as a crash and not as the lost connection it caused.
+func awaitWatchers(ctx context.Context, s *State) {
+	s.mu.Lock()
+	running := s.Machine != nil && !s.expectingVM
+	s.mu.Unlock()
+	if !running || ctx.Err() != nil {
+		return
+	}
+	timeout := time.NewTimer(crashGrace)
+	defer timeout.Stop()
+	select {
+	case <-s.Machine.Exited():
+	case <-timeout.C:
+		return
+	}
+	select {
+	case <-ctx.Done():
+	case <-timeout.C:
+	}
 }
 
 // pause reports how to reach the failed build's VM and waits until ctx
