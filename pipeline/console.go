@@ -21,6 +21,7 @@ type console struct {
 	mu      sync.Mutex
 	window  []byte // the last windowSize bytes, for WaitFor
 	total   int64  // bytes seen so far
+	since   int64  // WaitFor matches output after this offset
 	changed chan struct{}
 }
 
@@ -48,13 +49,6 @@ func (c *console) Write(p []byte) (int, error) {
 	c.changed = make(chan struct{})
 	c.mu.Unlock()
 	return len(p), nil
-}
-
-// mark returns the count of bytes seen, to wait for text after that point.
-func (c *console) mark() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.total
 }
 
 // waitFor blocks until text appears in output that arrived after mark.
@@ -86,10 +80,21 @@ func (c *console) waitFor(ctx context.Context, text string, since int64, timeout
 	}
 }
 
-// WaitFor implements the boot typer's console waiter: it looks at output
-// from the moment of the call on.
+// WaitFor implements the boot typer's console waiter. It matches output
+// that arrived after the last key was sent (or since the VM started), so a
+// prompt printed during boot.wait is not missed.
 func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duration) error {
-	return c.waitFor(ctx, text, c.mark(), timeout)
+	c.mu.Lock()
+	since := c.since
+	c.mu.Unlock()
+	return c.waitFor(ctx, text, since, timeout)
+}
+
+// keysSent moves the start of the WaitFor window to the current output.
+func (c *console) keysSent() {
+	c.mu.Lock()
+	c.since = c.total
+	c.mu.Unlock()
 }
 
 // Tail returns up to n bytes of the most recent console output.

@@ -3,7 +3,9 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/bakeimg/bake/boot"
 	"github.com/bakeimg/bake/qemu"
@@ -35,10 +37,18 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 	if err := sleep(ctx, b.Wait.D()); err != nil {
 		return err
 	}
+	interval := b.KeyInterval.D()
+	if env := os.Getenv("BAKE_KEY_INTERVAL"); env != "" {
+		d, err := time.ParseDuration(env)
+		if err != nil || d < 0 {
+			return fmt.Errorf("invalid BAKE_KEY_INTERVAL %q: use a Go duration such as \"20ms\"", env)
+		}
+		interval = d
+	}
 	typer := boot.Typer{
-		Keyboard: keyboard{s.Machine},
+		Keyboard: keyboard{s.Machine, s.console},
 		Console:  s.console,
-		Interval: b.KeyInterval.D(),
+		Interval: interval,
 		Hold:     b.KeyHold.D(),
 		Emitter:  s.Emitter,
 	}
@@ -58,12 +68,17 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 func (*stepBoot) Cleanup(*State) error { return nil }
 
 // keyboard adapts a QEMU machine to the boot typer.
-type keyboard struct{ m *qemu.Machine }
+type keyboard struct {
+	m       *qemu.Machine
+	console *console
+}
 
 func (k keyboard) SendKeys(ctx context.Context, events []boot.KeyEvent) error {
 	out := make([]qemu.KeyEvent, len(events))
 	for i, e := range events {
 		out[i] = qemu.KeyEvent{QCode: e.QCode, Down: e.Down}
 	}
-	return k.m.SendKeys(ctx, out)
+	err := k.m.SendKeys(ctx, out)
+	k.console.keysSent()
+	return err
 }

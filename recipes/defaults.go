@@ -26,11 +26,6 @@ const (
 	DefaultHTTPPortMin   = 8000
 	DefaultHTTPPortMax   = 9000
 	DefaultCloudInitName = "cidata"
-	// DefaultKeyInterval and DefaultKeyHold pace typed keys: together at
-	// most about 50 keys a second.
-	// NOTE: a first choice, not measured against every bootloader.
-	DefaultKeyInterval = 10 * time.Millisecond
-	DefaultKeyHold     = 10 * time.Millisecond
 )
 
 // applyDefaults fills every value the recipe left empty.
@@ -65,12 +60,6 @@ func applyDefaults(r *Recipe) {
 		r.HTTP.PortMax = DefaultHTTPPortMax
 	}
 	setDefault(&r.CloudInit.Label, DefaultCloudInitName)
-	if r.Boot.KeyInterval == 0 {
-		r.Boot.KeyInterval = Duration(DefaultKeyInterval)
-	}
-	if r.Boot.KeyHold == 0 {
-		r.Boot.KeyHold = Duration(DefaultKeyHold)
-	}
 
 	setDefault(&r.Output.Directory, filepath.Join("output", r.Name))
 	if r.Output.Formats == nil {
