@@ -59,6 +59,14 @@ ensure_deps() {
 	"$SCRIPT_DIR/deps.sh" >&2
 }
 
+# lock_fixture holds an exclusive lock on one fixture until its shell exits,
+# so two concurrent builds of it wait for each other instead of both building.
+lock_fixture() {
+	mkdir -p "$FIXTURES"
+	exec 9>"$FIXTURES/.lock-$1"
+	flock 9
+}
+
 # new_workdir creates a build directory on the cache's filesystem so the final
 # rename is atomic, and removes it when the script exits.
 new_workdir() {
@@ -72,6 +80,7 @@ build_debian_disk() {
 	disk=$(fixture_path debian-disk)
 	kernel=$(fixture_path debian-kernel)
 	initrd=$(fixture_path debian-initrd)
+	lock_fixture debian-disk
 	if [ -f "$disk" ] && [ -f "$kernel" ] && [ -f "$initrd" ]; then
 		log "debian-disk: cached at $disk"
 		return
@@ -156,7 +165,8 @@ manage_etc_hosts: true
 CLOUD
 
 	# Root logs in with keys only. Host keys are made on first boot, so every
-	# instance of the disk gets its own; sshd -t would fail without them.
+	# instance of the disk gets its own. ssh-keygen -A runs before sshd -t
+	# because sshd -t fails without host keys.
 	cat >"$root/etc/ssh/sshd_config.d/bake.conf" <<'SSHD'
 PermitRootLogin prohibit-password
 PasswordAuthentication no
@@ -170,7 +180,7 @@ ExecStartPre=/usr/bin/ssh-keygen -A
 ExecStartPre=/usr/sbin/sshd -t
 UNIT
 
-	# A locked, empty root password: no password login, keys only.
+	# Root's password is locked ("!"), so no password login works.
 	chroot "$root" usermod -p '!' root
 
 	# An empty machine-id makes systemd generate a new one on first boot.
@@ -203,10 +213,10 @@ menuentry 'Debian GNU/Linux 12' {
 CFG
 }
 
-# make_debian_raw writes a raw MBR disk without loop devices: sfdisk on a
-# file, the root file system made by mkfs.ext4 -d as a separate image and
-# copied to the partition's offset, and GRUB written into the MBR and the gap
-# before the partition.
+# make_debian_raw writes a raw MBR disk without loop devices. sfdisk writes
+# the partition table into a file, and mkfs.ext4 -d makes the root file
+# system as a separate image that dd copies to the partition's offset. GRUB
+# then goes into the MBR and the gap before the partition.
 make_debian_raw() {
 	local root=$1 raw=$2
 	local part_mib=$((DISK_MIB - PART_START_SECTOR / 2048))
@@ -223,9 +233,9 @@ make_debian_raw() {
 }
 
 # write_grub_boot installs GRUB for BIOS the way grub-install embeds it, but
-# on a file. boot.img goes into the first 440 bytes of the MBR (the rest
-# holds the disk signature and partition table), and core.img goes at
-# sector 1; make_grub_core explains why those places.
+# on a file. boot.img goes into the first 440 bytes of the MBR, before the
+# disk signature and partition table, and core.img goes at sector 1.
+# make_grub_core explains why there.
 write_grub_boot() {
 	local raw=$1
 	make_grub_core "$ROOT_LABEL" "$WORK/core.img"
@@ -267,6 +277,7 @@ CFG
 build_netboot_iso() {
 	local iso
 	iso=$(fixture_path netboot-iso)
+	lock_fixture netboot-iso
 	if [ -f "$iso" ]; then
 		log "netboot-iso: cached at $iso"
 		return
@@ -324,6 +335,7 @@ TINY_MODULES="virtio_pci virtio_blk virtio_net virtio_scsi sd_mod ata_piix"
 build_tiny_iso() {
 	local iso
 	iso=$(fixture_path tiny-iso)
+	lock_fixture tiny-iso
 	if [ -f "$iso" ]; then
 		log "tiny-iso: cached at $iso"
 		return
