@@ -37,10 +37,10 @@ const (
 
 // Files in the state directory.
 const (
-	ArgvLog  = "argv.log"  // one line per start: the arguments, quoted
-	QMPLog   = "qmp.log"   // one line per QMP command: the name and its arguments
-	ExecLog  = "exec.log"  // one line per SSH exec request, quoted
-	GuestDir = "guest"     // working directory of commands run over SSH
+	ArgvLog  = "argv.log" // one line per start: the arguments, quoted
+	QMPLog   = "qmp.log"  // one line per QMP command: the name and its arguments
+	ExecLog  = "exec.log" // one line per SSH exec request, quoted
+	GuestDir = "guest"    // working directory of commands run over SSH
 	CrashMsg = "qemu-system-x86_64: terminating on signal 6: simulated crash"
 )
 
