@@ -36,7 +36,7 @@ formats = ["qcow2"]
 `
 
 // TestBuildSignals runs the real bake binary against the fake QEMU, whose
-// SSH never answers, and signals bake while it waits for SSH.
+// SSH handshake never completes, and signals bake while it waits for SSH.
 func TestBuildSignals(t *testing.T) {
 	if _, err := exec.LookPath("qemu-img"); err != nil {
 		t.Skip("qemu-img not installed (Debian package qemu-utils)")

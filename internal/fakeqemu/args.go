@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// Args is what the fake takes from QEMU's command line. Options it does not
-// use are accepted and ignored.
+// Args are the QEMU command-line options the fake uses. ParseArgs accepts
+// and ignores all others.
 type Args struct {
 	Name         string
 	QMPSocket    string   // from -qmp unix:PATH,...
@@ -27,7 +27,7 @@ var flagsWithoutValue = map[string]bool{
 }
 
 // ParseArgs reads the options bake passes to QEMU. A missing -qmp socket
-// is an error, because bake always asks for one.
+// is an error, because bake always requests one.
 func ParseArgs(args []string) (Args, error) {
 	var a Args
 	for i := 0; i < len(args); i++ {

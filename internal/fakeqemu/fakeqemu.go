@@ -1,9 +1,9 @@
 // Package fakeqemu is a stand-in for qemu-system-x86_64 that boots in
 // milliseconds, for tests of the build pipeline and the bake command. It
-// reads the argv bake builds, serves QMP on the -qmp socket, prints a boot
-// log on the serial console (standard output) and, when the -netdev option
-// forwards a host port, runs an SSH server on that port whose exec requests
-// run through /bin/sh on the host in a scratch directory.
+// reads the argv bake builds, serves QMP on the -qmp socket and prints a
+// boot log on the serial console (standard output). When the -netdev option
+// forwards a host port, it also runs an SSH server on that port, and exec
+// requests run through /bin/sh on the host in a scratch directory.
 //
 // A test binary becomes the fake by calling RunIfInvoked from TestMain (or
 // by registering Main as a testscript command) and putting a link named
@@ -22,7 +22,7 @@ import (
 	"time"
 )
 
-// Binary is the command name the fake answers to.
+// Binary is the command name under which a test binary runs the fake.
 const Binary = "qemu-system-x86_64"
 
 // Environment variables read by the fake.
@@ -48,8 +48,8 @@ const (
 // and powers off on the guest's poweroff command.
 type Mode struct {
 	// SSHNever accepts TCP connections on the forwarded port and never
-	// answers, as QEMU's user-mode network does while the guest has no
-	// sshd: the SSH handshake hangs.
+	// sends a byte, as QEMU's user-mode network does while the guest has
+	// no sshd, so the SSH handshake hangs.
 	SSHNever bool
 	// CrashAfter makes the process exit with status 134 and a message on
 	// standard error this long after it started. Zero disables it.
