@@ -29,8 +29,26 @@ func (*stepProvision) Run(ctx context.Context, s *State) error {
 		if err != nil {
 			return err
 		}
+		if p.ExpectDisconnect {
+			if err := reconnect(ctx, s); err != nil {
+				return fmt.Errorf("provisioner %d: failed to reconnect after expect_disconnect: %w", i+1, err)
+			}
+		}
 	}
 	return nil
+}
+
+// reconnect replaces the SSH connection after a provisioner that may have
+// rebooted the guest, because later provisioners and the shutdown step
+// need a live one.
+// NOTE: a reboot command that returns before the guest's sshd stops can let
+// this connect to the old sshd, which then drops the connection.
+func reconnect(ctx context.Context, s *State) error {
+	if s.SSH != nil {
+		s.SSH.Close()
+		s.SSH = nil
+	}
+	return (&stepConnect{}).Run(ctx, s)
 }
 
 func renderProvisioner(s *State, p recipes.Provisioner) (recipes.Provisioner, error) {
