@@ -139,10 +139,12 @@ func TestBuildWithFakeQEMU(t *testing.T) {
 		t.Errorf("QMP commands %v include a forced stop after a clean poweroff", qmp)
 	}
 	commands := fx.fake.Commands()
-	for _, want := range []string{"fstrim -av || true", "poweroff"} {
-		if !slices.Contains(commands, want) {
-			t.Errorf("SSH commands %q lack %q", commands, want)
-		}
+	trimmed := slices.ContainsFunc(commands, func(c string) bool { return strings.HasPrefix(c, "fstrim ") })
+	if !trimmed {
+		t.Errorf("SSH commands %q lack fstrim", commands)
+	}
+	if !slices.Contains(commands, "poweroff") {
+		t.Errorf("SSH commands %q lack poweroff", commands)
 	}
 }
 
