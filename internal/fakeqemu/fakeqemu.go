@@ -41,8 +41,11 @@ const (
 	QMPLog   = "qmp.log"  // one line per QMP command: the name and its arguments
 	ExecLog  = "exec.log" // one line per SSH exec request, quoted
 	GuestDir = "guest"    // working directory of commands run over SSH
-	CrashMsg = "qemu-system-x86_64: terminating on signal 6: simulated crash"
 )
+
+// CrashMsg is what the fake writes to standard error when CrashAfter ends
+// it.
+const CrashMsg = "qemu-system-x86_64: terminating on signal 6: simulated crash"
 
 // Mode is the fake's behaviour. The zero value boots at once, accepts SSH
 // and powers off on the guest's poweroff command.
@@ -231,9 +234,12 @@ func (vm *machine) reboot() {
 	go vm.boot(RebootDelay)
 }
 
-// powerOff ends the fake as a guest shutdown does: SHUTDOWN, then exit 0.
+// powerOff ends the fake with the SHUTDOWN event and exit status 0, as QEMU
+// does when the guest powers off (guest true) or on the quit command.
 func (vm *machine) powerOff(reason string, guest bool) {
-	vm.console("[   42.000000] reboot: Power down")
+	if guest {
+		vm.console("[   42.000000] reboot: Power down")
+	}
 	vm.qmp.event("SHUTDOWN", map[string]any{"guest": guest, "reason": reason})
 	vm.finish(0)
 }
