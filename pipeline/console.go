@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"sync"
 	"time"
 
@@ -109,7 +110,12 @@ func (c *console) Tail(n int) string {
 
 func (c *console) Close() error { return c.file.Close() }
 
-func lastConsoleLine(b []byte) string {
+// escapeSequence matches the ANSI/VT control sequences installers draw
+// their menus with, so a quoted console line is readable.
+var escapeSequence = regexp.MustCompile(`\x1b(\[[0-9;?]*[ -/]*[@-~]|[()][0-9A-Za-z]|[@-Z\\-_])|[\x00-\x08\x0b-\x0c\x0e-\x1f]`)
+
+func lastConsoleLine(raw []byte) string {
+	b := escapeSequence.ReplaceAll(raw, nil)
 	b = bytes.TrimRight(b, "\r\n ")
 	if i := bytes.LastIndexAny(b, "\r\n"); i >= 0 {
 		b = b[i+1:]
