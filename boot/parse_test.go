@@ -2,6 +2,7 @@ package boot
 
 import (
 	"errors"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -427,24 +428,33 @@ func TestKeyNamesAllParse(t *testing.T) {
 func TestParseLargeCommand(t *testing.T) {
 	chunk := "install auto=true url=http://10.0.2.2:8080/preseed.cfg a<b <lt>x<enter><wait250ms><leftAltOn><f2><leftAltOff>"
 	text := strings.Repeat(chunk, 10<<20/len(chunk)+1)
-	start := time.Now()
-	p, _, err := Parse(text)
-	elapsed := time.Since(start)
-	if err != nil {
-		t.Fatalf("Parse failed: %v", err)
-	}
-	if len(p.Actions) == 0 {
-		t.Fatal("Parse returned no actions")
-	}
-	// The bound is loose so that a loaded machine does not fail the test.
 	limit := time.Second
 	if raceEnabled {
 		limit = 10 * time.Second
 	}
-	if elapsed > limit {
-		t.Errorf("parsing %d bytes took %s, want under %s", len(text), elapsed, limit)
+
+	// The fastest of three runs counts, so that other processes on a
+	// loaded machine do not fail the test.
+	fastest := time.Duration(math.MaxInt64)
+	for range 3 {
+		start := time.Now()
+		p, _, err := Parse(text)
+		elapsed := time.Since(start)
+		if err != nil {
+			t.Fatalf("Parse failed: %v", err)
+		}
+		if len(p.Actions) == 0 {
+			t.Fatal("Parse returned no actions")
+		}
+		fastest = min(fastest, elapsed)
+		if fastest < limit {
+			break
+		}
 	}
-	t.Logf("parsed %d bytes into %d actions in %s", len(text), len(p.Actions), elapsed)
+	if fastest > limit {
+		t.Errorf("parsing %d bytes took %s at best, want under %s", len(text), fastest, limit)
+	}
+	t.Logf("parsed %d bytes in %s", len(text), fastest)
 }
 
 func TestUSLayoutCoversPrintableASCII(t *testing.T) {
