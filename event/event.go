@@ -23,7 +23,7 @@ const (
 	Output        Kind = "output"        // Message is one line of provisioner output
 	HTTPRequest   Kind = "http.request"  // HTTP is set
 	KeysTyped     Kind = "boot.keys"     // Message is the typed text, secrets masked
-	Debug         Kind = "debug" // detail such as QEMU's argv, hidden unless asked for
+	Debug         Kind = "debug"         // detail such as QEMU's argv, hidden unless asked for
 	Info          Kind = "info"
 	Warning       Kind = "warning"
 	Error         Kind = "error"

@@ -40,6 +40,16 @@ func (e *stepExport) Run(ctx context.Context, s *State) error {
 		}
 		names = append(names, name)
 	}
+	if s.EFIVars != "" {
+		// An EFI image boots only with the variable store its boot entries
+		// were written to, so it ships beside the disk.
+		name := r.Output.Filename + ".efivars.fd"
+		if err := copyFile(s.EFIVars, filepath.Join(tmp, name)); err != nil {
+			return fmt.Errorf("failed to copy the EFI variable store: %w", err)
+		}
+		os.Chmod(filepath.Join(tmp, name), 0o644)
+		names = append(names, name)
+	}
 	if err := disk.WriteChecksums(tmp, names); err != nil {
 		return err
 	}
