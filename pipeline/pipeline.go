@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +42,9 @@ type Options struct {
 	Version string
 	// KeepWorkDir leaves the work directory in place after the build.
 	KeepWorkDir bool
+	// OnError, when set, is asked what to do about each failed step while
+	// the VM still runs. It may block, for example to prompt the user.
+	OnError func(ctx context.Context, f Failure) Decision
 	// PauseOnError keeps a failed build's VM, disk and seed server as they
 	// are until ctx ends (Ctrl-C), so the guest can be inspected, and only
 	// then cleans up.
@@ -133,7 +137,7 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 			runErr = fmt.Errorf("%s: %w", step.Name(), context.Cause(ctx))
 			break
 		}
-		if runErr = b.runStep(ctx, s, step); runErr != nil {
+		if runErr = b.runStepWithRetry(ctx, s, step); runErr != nil {
 			break
 		}
 	}
@@ -205,6 +209,59 @@ func awaitWatchers(ctx context.Context, s *State) {
 	case <-ctx.Done():
 	case <-timeout.C:
 	}
+}
+
+// runStepWithRetry runs step and, when it fails and Options.OnError is set,
+// asks whether to retry it, keep everything for inspection, or clean up.
+func (b *Build) runStepWithRetry(ctx context.Context, s *State, step Step) error {
+	for {
+		err := b.runStep(ctx, s, step)
+		if err == nil || b.Options.OnError == nil || ctx.Err() != nil {
+			return err
+		}
+		switch b.Options.OnError(ctx, b.failure(s, step, err)) {
+		case DecideRetry:
+			b.Emitter.Infof("retrying %s", step.Name())
+			continue
+		case DecideKeep:
+			b.pause(ctx, s, err)
+		}
+		return err
+	}
+}
+
+// Decision is the answer to a failed step.
+type Decision int
+
+const (
+	DecideCleanup Decision = iota // stop the VM, remove temporary files
+	DecideRetry                   // run the failed step again
+	DecideKeep                    // keep everything as it is until interrupted
+)
+
+// Failure describes a failed step and how to reach the build's VM.
+type Failure struct {
+	Build      string
+	Step       string
+	Err        error
+	SSHArgs    []string // ssh command line reaching the guest, nil without a VM
+	ConsoleLog string
+	SeedURL    string
+}
+
+func (b *Build) failure(s *State, step Step, err error) Failure {
+	f := Failure{Build: b.Recipe.Name, Step: step.Name(), Err: err}
+	if s.console != nil {
+		f.ConsoleLog = s.console.path
+	}
+	if s.HTTP != nil {
+		f.SeedURL = s.HTTP.LocalURL()
+	}
+	if s.Machine != nil && s.Machine.SSHPort() > 0 && s.Key != nil {
+		f.SSHArgs = []string{"ssh", "-i", filepath.Join(s.WorkDir, "id_ed25519"), "-p", strconv.Itoa(s.Machine.SSHPort()),
+			"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", b.Recipe.SSH.Username + "@127.0.0.1"}
+	}
+	return f
 }
 
 // pause reports how to reach the failed build's VM and waits until ctx

@@ -72,7 +72,11 @@ func cmdBuild(ctx context.Context, o *options, paths []string, stdout, stderr io
 		return exitUsage
 	}
 
-	dashboard := useDashboard(o, stdout)
+	// Prompts need the terminal, so asking replaces the dashboard.
+	dashboard := useDashboard(o, stdout) && o.onError != "ask"
+	if o.onError == "ask" {
+		o.asker = newAsker(os.Stdin, stderr)
+	}
 	sinks, finish, err := openSinks(o, stdout, dashboard)
 	if err != nil {
 		fmt.Fprintf(stderr, "bake: %v\n", err)
@@ -202,6 +206,7 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 				Version:      bakeVersion(),
 				KeepWorkDir:  o.keepWork,
 				PauseOnError: o.onError == "abort",
+				OnError:      o.onErrorFunc(),
 			}, emitter)
 			reg.add(b)
 			res := b.Run(ctx)

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
 	"strings"
+
+	"github.com/bakeimg/bake/pipeline"
 )
 
 // options holds every flag. Flags may come before or after the command and
@@ -30,6 +33,15 @@ type options struct {
 	noColor  bool
 	version  bool
 	home     string
+
+	asker *asker
+}
+
+func (o *options) onErrorFunc() func(context.Context, pipeline.Failure) pipeline.Decision {
+	if o.asker == nil {
+		return nil
+	}
+	return o.asker.ask
 }
 
 type multiFlag []string
@@ -51,7 +63,7 @@ func globalFlagSet(o *options) *flag.FlagSet {
 	fs.Var(&o.varFiles, "var-file", "read variables from a TOML `FILE` of name = \"value\" lines (repeatable)")
 	fs.BoolVar(&o.force, "force", false, "replace an existing output directory")
 	fs.StringVar(&o.accel, "accel", "", "override vm.accelerator: auto, kvm or tcg")
-	fs.StringVar(&o.onError, "on-error", "cleanup", "what to do when a build fails: cleanup (stop the VM, remove temp files) or abort (keep the VM, disk and seed server as they are and print how to reach them, until Ctrl-C)")
+	fs.StringVar(&o.onError, "on-error", "cleanup", "what to do when a build fails: cleanup (stop the VM, remove temp files), abort (keep the VM, disk and seed server as they are and print how to reach them, until Ctrl-C) or ask (prompt: retry the step, open an SSH shell, keep, or clean up)")
 	fs.IntVar(&o.parallel, "parallel", 0, "run at most `N` builds at once (0: what the host's cores and memory allow)")
 	fs.StringVar(&o.only, "only", "", "build only the recipes with these comma-separated `names`")
 	fs.StringVar(&o.except, "except", "", "skip the recipes with these comma-separated `names`")
@@ -99,9 +111,9 @@ func (o *options) check() error {
 		return fmt.Errorf("invalid --accel %q: use auto, kvm or tcg", o.accel)
 	}
 	switch o.onError {
-	case "cleanup", "abort":
+	case "cleanup", "abort", "ask":
 	default:
-		return fmt.Errorf("invalid --on-error %q: use cleanup or abort", o.onError)
+		return fmt.Errorf("invalid --on-error %q: use cleanup, abort or ask", o.onError)
 	}
 	if o.parallel < 0 {
 		return fmt.Errorf("invalid --parallel %s: use a positive number, or 0 for automatic", strconv.Itoa(o.parallel))
