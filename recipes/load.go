@@ -42,21 +42,24 @@ const MaxKeys = 10000
 
 // Load reads the recipe at path, resolves its variables, renders its static
 // fields, applies defaults and validates it. Every problem found is
-// returned at once as an ErrorList.
+// returned at once as an ErrorList. A recipe with [[matrix]] builds is an
+// error here: load it with LoadAll.
 func Load(path string, opts LoadOptions) (*Recipe, error) {
-	doc, rerr := readDocument(path, "recipe")
-	if rerr != nil {
-		return nil, ErrorList{rerr}
+	list, err := LoadAll(path, opts)
+	if err != nil {
+		return nil, err
 	}
-	pos, perr := mapDocument(path, doc)
-	if perr != nil {
-		return nil, ErrorList{perr}
+	if len(list) != 1 {
+		return nil, ErrorList{{File: path, Key: matrixKey,
+			Msg: fmt.Sprintf("recipe declares %d matrix builds: load it with LoadAll", len(list))}}
 	}
-	raw, perr := parseDocument(path, doc)
-	if perr != nil {
-		return nil, ErrorList{perr}
-	}
+	return list[0], nil
+}
 
+// loadBuild decodes and validates one build of a parsed recipe: the recipe
+// itself when build is nil, or one of its matrix entries.
+func loadBuild(path string, doc []byte, pos positions, raw map[string]any,
+	build *matrixEntry, opts LoadOptions) (*Recipe, ErrorList) {
 	errs := newCollector(path, pos)
 	r := &Recipe{}
 	d := &decoder{errs: errs}
@@ -65,10 +68,17 @@ func Load(path string, opts LoadOptions) (*Recipe, error) {
 	if err := setLocation(r, path, doc); err != nil {
 		return nil, ErrorList{err}
 	}
+	r.origin = origin{file: path, pos: pos, nameKey: keyPath{"name"}}
 	hasDefault := func(name string) bool {
 		return tableHas(raw, "variables", name, "default")
 	}
+	if build != nil {
+		hasDefault = build.applyVars(r, hasDefault, errs)
+	}
 	extra := resolveVariables(r, hasDefault, errs, opts)
+	if build != nil {
+		build.applyName(r, errs)
+	}
 	renderStatic(r, d, errs)
 	applyDefaults(r)
 	checkDynamic(r, errs)
@@ -78,10 +88,11 @@ func Load(path string, opts LoadOptions) (*Recipe, error) {
 	if r.SSH.Password != "" {
 		r.Secrets = appendUnique(r.Secrets, r.SSH.Password)
 	}
+	checkBootCommand(r, errs)
 
 	all := append(errs.errs, extra...)
 	if len(all) > 0 {
-		return nil, sorted(all)
+		return nil, all
 	}
 	return r, nil
 }

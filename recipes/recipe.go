@@ -34,6 +34,10 @@ type Recipe struct {
 	Secrets []string `toml:"-"`
 	// Hash is the SHA-256 of the recipe file's bytes, hex encoded.
 	Hash string `toml:"-"`
+
+	// origin places errors found after loading, such as a build name that
+	// another recipe file also uses.
+	origin origin
 }
 
 // Variable is one entry of [variables].
