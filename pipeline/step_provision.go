@@ -22,6 +22,7 @@ func (*stepProvision) Run(ctx context.Context, s *State) error {
 		err = provision.Run(ctx, s.SSH, p, provision.Options{
 			Index:       i + 1,
 			Shell:       rendered.Shell,
+			Local:       rendered.Local,
 			Environment: rendered.Environment,
 			Dir:         s.Recipe.Dir,
 			Emitter:     s.Emitter,
@@ -60,6 +61,14 @@ func renderProvisioner(s *State, p recipes.Provisioner) (recipes.Provisioner, er
 			return out, fmt.Errorf("shell line %d: %w", i+1, err)
 		}
 		out.Shell[i] = r
+	}
+	out.Local = make([]string, len(p.Local))
+	for i, line := range p.Local {
+		r, err := s.render(line)
+		if err != nil {
+			return out, fmt.Errorf("local line %d: %w", i+1, err)
+		}
+		out.Local[i] = r
 	}
 	out.Environment = make(map[string]string, len(p.Environment))
 	for k, v := range p.Environment {

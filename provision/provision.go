@@ -37,6 +37,9 @@ type Options struct {
 	// Environment contains the rendered environment. Nil means the
 	// provisioner's own values, unrendered.
 	Environment map[string]string
+	// Local holds the rendered host commands of a local provisioner. Nil
+	// means the provisioner's own lines, unrendered.
+	Local []string
 	// Dir is the recipe's directory, against which relative script and
 	// source paths are resolved.
 	Dir string
@@ -59,6 +62,8 @@ func Kind(p recipes.Provisioner) string {
 	switch {
 	case len(p.Shell) > 0:
 		return KindShell
+	case len(p.Local) > 0:
+		return KindLocal
 	case p.Script != "":
 		return KindScript
 	case p.Source != "":
@@ -84,6 +89,9 @@ func Run(ctx context.Context, c Runner, p recipes.Provisioner, opts Options) err
 	if opts.Environment == nil {
 		opts.Environment = p.Environment
 	}
+	if opts.Local == nil {
+		opts.Local = p.Local
+	}
 
 	r := &run{c: c, p: p, opts: opts, label: label(p, opts.Index)}
 	var err error
@@ -94,6 +102,8 @@ func Run(ctx context.Context, c Runner, p recipes.Provisioner, opts Options) err
 		err = r.script(ctx)
 	case KindFile:
 		err = r.file(ctx)
+	case KindLocal:
+		err = r.local(ctx)
 	default:
 		err = errors.New("nothing to do: set shell, script or source")
 	}

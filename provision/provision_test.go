@@ -376,3 +376,35 @@ func TestRunNothingToDo(t *testing.T) {
 		t.Errorf("Run() error = %v, want %q", err, want)
 	}
 }
+
+func TestRunLocal(t *testing.T) {
+	dir := t.TempDir()
+	rec := &recorder{}
+	emitter := event.NewEmitter("b", rec)
+	p := recipes.Provisioner{Local: []string{"echo out-$GREETING", "echo err >&2", "pwd > where"}}
+	err := Run(context.Background(), &fakeRunner{}, p, Options{
+		Index: 1, Dir: dir, Emitter: emitter, Environment: map[string]string{"GREETING": "hi"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(filepath.Join(dir, "where"))
+	if strings.TrimSpace(string(got)) != dir {
+		t.Errorf("ran in %q, want the recipe directory %q", got, dir)
+	}
+	lines := rec.outputs()
+	slices.Sort(lines)
+	want := []string{"err: err", "out: out-hi"}
+	if strings.Join(lines, "|") != strings.Join(want, "|") {
+		t.Errorf("output events = %q, want %q", lines, want)
+	}
+}
+
+func TestRunLocalFailure(t *testing.T) {
+	p := recipes.Provisioner{Local: []string{"exit 7"}}
+	err := Run(context.Background(), &fakeRunner{}, p, Options{Index: 3, Dir: t.TempDir()})
+	want := `provisioner 3 (local): host command "exit 7" exited with status 7`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+}

@@ -74,6 +74,7 @@ func dynamicFields(r *Recipe) []textField {
 		p := &r.Provision[i]
 		base := keyPath{"provision"}.index(i)
 		f = appendList(f, base.child("shell"), p.Shell)
+		f = appendList(f, base.child("local"), p.Local)
 		f = appendMap(f, base.child("environment"), p.Environment)
 	}
 	return f

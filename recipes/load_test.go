@@ -317,12 +317,12 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "provisioner without action",
 			recipe: baseRecipe + "[[provision]]\nname = \"nothing\"\n",
-			want:   `recipe.toml:5:3: provision[0]: missing action: set one of shell, script or source`,
+			want:   `recipe.toml:5:3: provision[0]: missing action: set one of shell, local, script or source`,
 		},
 		{
 			name:   "provisioner with two actions",
 			recipe: baseRecipe + "[[provision]]\nshell = [\"true\"]\nscript = \"base.qcow2\"\n",
-			want:   `recipe.toml:5:3: provision[0]: more than one action: set only one of shell, script or source`,
+			want:   `recipe.toml:5:3: provision[0]: more than one action: set only one of shell, local, script or source`,
 		},
 		{
 			name:   "file provisioner without destination",

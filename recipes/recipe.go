@@ -108,11 +108,15 @@ type SSH struct {
 	Timeout        Duration `toml:"timeout"`
 }
 
-// Provisioner is one [[provision]] entry. Exactly one of Shell, Script or
+// Provisioner is one [[provision]] entry. Exactly one of Shell, Local, Script or
 // Source is set.
 type Provisioner struct {
-	Name        string            `toml:"name"`
-	Shell       []string          `toml:"shell"`  // inline commands, template
+	Name  string   `toml:"name"`
+	Shell []string `toml:"shell"` // inline commands, template
+	// Local runs these commands on the host, not in the guest, with sh -e
+	// in the recipe's directory. It is the only way a recipe runs host
+	// commands, and `bake validate` lists it.
+	Local       []string          `toml:"local"`  // template
 	Script      string            `toml:"script"` // local script, uploaded and run
 	Source      string            `toml:"source"` // file provisioner: local file or directory
 	Destination string            `toml:"destination"`

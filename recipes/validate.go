@@ -230,16 +230,16 @@ func validateProvisioners(r *Recipe, errs *collector) {
 			continue
 		}
 		set := 0
-		for _, ok := range []bool{len(p.Shell) > 0, p.Script != "", p.Source != ""} {
+		for _, ok := range []bool{len(p.Shell) > 0, len(p.Local) > 0, p.Script != "", p.Source != ""} {
 			if ok {
 				set++
 			}
 		}
 		switch {
 		case set == 0:
-			errs.add(base, "missing action: set one of shell, script or source")
+			errs.add(base, "missing action: set one of shell, local, script or source")
 		case set > 1:
-			errs.add(base, "more than one action: set only one of shell, script or source")
+			errs.add(base, "more than one action: set only one of shell, local, script or source")
 		case p.Source != "" && p.Destination == "":
 			errs.add(base.child("source"), "missing destination: a file provisioner needs a guest path in destination")
 		case p.Source == "" && p.Destination != "":

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -15,29 +16,29 @@ import (
 	"github.com/bakeimg/bake/report"
 )
 
-// loadRecipes loads every path and reports all errors of all recipes.
+// loadRecipes loads every path, with one recipe per matrix build, and
+// reports all errors of all recipes. A file whose builds reuse the name or
+// output directory of an earlier file's build is reported and left out.
 func loadRecipes(o *options, paths []string, stderr io.Writer) ([]*recipes.Recipe, bool) {
 	var list []*recipes.Recipe
 	ok := true
-	seen := map[string]string{}
 	for _, path := range paths {
-		r, err := recipes.Load(path, recipes.LoadOptions{
+		builds, err := recipes.LoadAll(path, recipes.LoadOptions{
 			Vars:     o.varMap(),
 			VarFiles: o.varFiles,
 			Environ:  os.Environ(),
 		})
+		if err == nil {
+			if errs := recipes.CheckDistinct(append(slices.Clip(list), builds...)); len(errs) > 0 {
+				err = errs
+			}
+		}
 		if err != nil {
 			fmt.Fprintln(stderr, err)
 			ok = false
 			continue
 		}
-		if prev, dup := seen[r.Name]; dup {
-			fmt.Fprintf(stderr, "%s: build name %q is also used by %s: give each recipe a distinct name\n", path, r.Name, prev)
-			ok = false
-			continue
-		}
-		seen[r.Name] = path
-		list = append(list, r)
+		list = append(list, builds...)
 	}
 	return list, ok
 }
@@ -50,6 +51,11 @@ func cmdValidate(o *options, paths []string, stdout, stderr io.Writer) int {
 	list, ok := loadRecipes(o, paths, stderr)
 	for _, r := range list {
 		fmt.Fprintf(stdout, "%s: ok (%s)\n", r.Path, r.Name)
+		for i, p := range r.Provision {
+			if len(p.Local) > 0 {
+				fmt.Fprintf(stdout, "  provisioner %d runs commands on this host (local): %s\n", i+1, strings.Join(p.Local, "; "))
+			}
+		}
 	}
 	if !ok {
 		return exitUsage
