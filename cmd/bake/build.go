@@ -175,9 +175,9 @@ func verbosity(s event.Sink, verbose bool) event.Sink {
 // runBuilds runs the recipes with bounded parallelism and returns how many
 // failed.
 func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink, reg *registry) int {
-	limit := o.parallel
+	limit, why := o.parallel, "set by --parallel"
 	if limit == 0 {
-		limit = defaultParallel(list)
+		limit, why = defaultParallel(list)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -195,6 +195,9 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 		go func(r *recipes.Recipe) {
 			defer wg.Done()
 			emitter := event.NewEmitter(r.Name, sink)
+			if len(list) > 1 {
+				emitter.Infof("%d builds, running up to %d at once (%s)", len(list), limit, why)
+			}
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
@@ -232,13 +235,18 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 
 // defaultParallel allows one build per two cores and per 2 GiB of the
 // guests' memory, and at least one.
-func defaultParallel(list []*recipes.Recipe) int {
-	n := max(runtime.NumCPU()/2, 1)
+func defaultParallel(list []*recipes.Recipe) (int, string) {
+	cores := runtime.NumCPU()
+	n := max(cores/2, 1)
+	why := fmt.Sprintf("one per two of %d cores", cores)
 	if mem := availableMemory(); mem > 0 && len(list) > 0 {
 		per := int64(list[0].VM.Memory) + 512<<20
-		n = min(n, max(int(mem/per), 1))
+		if byMemory := max(int(mem/per), 1); byMemory < n {
+			n = byMemory
+			why = fmt.Sprintf("%d MiB available, %d MiB per VM with QEMU's overhead", mem>>20, per>>20)
+		}
 	}
-	return min(n, len(list))
+	return min(n, len(list)), why
 }
 
 func availableMemory() int64 {
