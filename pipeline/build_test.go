@@ -135,6 +135,12 @@ func TestBuildWithFakeQEMU(t *testing.T) {
 			t.Errorf("QMP commands %v lack %s", qmp, want)
 		}
 	}
+	typedEnter := slices.ContainsFunc(fx.fake.QMPCommands(), func(c string) bool {
+		return strings.HasPrefix(c, "input-send-event ") && strings.Contains(c, `"data":"ret"`)
+	})
+	if !typedEnter {
+		t.Errorf("QMP commands %q lack the <enter> of the boot command", fx.fake.QMPCommands())
+	}
 	if slices.Contains(qmp, "system_powerdown") || slices.Contains(qmp, "quit") {
 		t.Errorf("QMP commands %v include a forced stop after a clean poweroff", qmp)
 	}
