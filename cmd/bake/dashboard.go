@@ -78,13 +78,10 @@ func runDashboard(ctx context.Context, o *options, list []*recipes.Recipe, extra
 		NoColor: noColor || o.noColor,
 		Output:  stdout,
 	})
-	stopBuildsIfQuit(err, stopBuilds)
+	if err != nil {
+		// The dashboard is gone, so nobody would see the builds finish.
+		stopBuilds()
+	}
 	<-done
 	return failed, errors.Is(err, tui.ErrQuit)
-}
-
-func stopBuildsIfQuit(err error, stop context.CancelFunc) {
-	if err != nil {
-		stop()
-	}
 }
