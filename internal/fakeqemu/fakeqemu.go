@@ -43,8 +43,8 @@ const (
 	GuestDir = "guest"    // working directory of commands run over SSH
 )
 
-// CrashMsg is what the fake writes to standard error when CrashAfter ends
-// it.
+// CrashMsg is the line the fake writes to standard error when CrashAfter
+// ends it.
 const CrashMsg = "qemu-system-x86_64: terminating on signal 6: simulated crash"
 
 // Mode is the fake's behaviour. The zero value boots at once, accepts SSH

@@ -96,9 +96,9 @@ func (f *Fake) lines(name string) []string {
 }
 
 // Running returns the ids of processes, other than the caller and zombies,
-// whose environment contains this fake's EnvDir: the fakes, the commands
-// they run for the guest, and anything else the test started after
-// Install, such as a bake binary or qemu-img.
+// whose environment contains this fake's EnvDir. These are the fakes, the
+// commands they run for the guest, and anything else the test started
+// after Install, such as a bake binary or qemu-img.
 func (f *Fake) Running() []int {
 	marker := []byte(EnvDir + "=" + f.Dir + "\x00")
 	entries, _ := os.ReadDir("/proc")
