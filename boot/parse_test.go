@@ -427,34 +427,34 @@ func TestKeyNamesAllParse(t *testing.T) {
 
 func TestParseLargeCommand(t *testing.T) {
 	chunk := "install auto=true url=http://10.0.2.2:8080/preseed.cfg a<b <lt>x<enter><wait250ms><leftAltOn><f2><leftAltOff>"
-	text := strings.Repeat(chunk, 10<<20/len(chunk)+1)
-	limit := time.Second
-	if raceEnabled {
-		limit = 10 * time.Second
-	}
+	small := strings.Repeat(chunk, 1<<20/len(chunk)+1)
+	large := strings.Repeat(chunk, 10<<20/len(chunk)+1)
 
-	// The fastest of three runs counts, so that other processes on a
-	// loaded machine do not fail the test.
-	fastest := time.Duration(math.MaxInt64)
-	for range 3 {
-		start := time.Now()
-		p, _, err := Parse(text)
-		elapsed := time.Since(start)
-		if err != nil {
-			t.Fatalf("Parse failed: %v", err)
+	// Parsing must scale linearly: ten times the input may take about ten
+	// times as long, never a hundred (quadratic). The fastest of three runs
+	// counts, so other processes on a loaded machine do not skew the ratio.
+	fastest := func(text string) time.Duration {
+		best := time.Duration(math.MaxInt64)
+		for range 3 {
+			start := time.Now()
+			p, _, err := Parse(text)
+			elapsed := time.Since(start)
+			if err != nil {
+				t.Fatalf("Parse failed: %v", err)
+			}
+			if len(p.Actions) == 0 {
+				t.Fatal("Parse returned no actions")
+			}
+			best = min(best, elapsed)
 		}
-		if len(p.Actions) == 0 {
-			t.Fatal("Parse returned no actions")
-		}
-		fastest = min(fastest, elapsed)
-		if fastest < limit {
-			break
-		}
+		return best
 	}
-	if fastest > limit {
-		t.Errorf("parsing %d bytes took %s at best, want under %s", len(text), fastest, limit)
+	smallTime, largeTime := fastest(small), fastest(large)
+	ratio := float64(largeTime) / float64(max(smallTime, time.Microsecond))
+	t.Logf("parsed %d bytes in %s and %d bytes in %s (ratio %.1f)", len(small), smallTime, len(large), largeTime, ratio)
+	if ratio > 40 {
+		t.Errorf("10x the input took %.1fx as long (%s vs %s): parsing is not linear", ratio, largeTime, smallTime)
 	}
-	t.Logf("parsed %d bytes in %s", len(text), fastest)
 }
 
 func TestUSLayoutCoversPrintableASCII(t *testing.T) {

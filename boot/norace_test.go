@@ -1,5 +1,0 @@
-//go:build !race
-
-package boot
-
-const raceEnabled = false
