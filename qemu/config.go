@@ -77,7 +77,7 @@ func (c Config) Args() []string {
 		"-vga", "std",
 		"-serial", "stdio",
 		"-monitor", "none",
-		"-qmp", "unix:" + c.QMPSocket + ",server=on,wait=off",
+		"-qmp", "unix:" + escapeOpt(c.QMPSocket) + ",server=on,wait=off",
 	}
 	if c.Firmware != nil {
 		args = append(args,
