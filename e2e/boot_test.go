@@ -21,8 +21,9 @@ import (
 
 const (
 	// sshDeadline bounds the wait for the guest's sshd. Under TCG on two
-	// shared cores the baked Debian image reached SSH in 1 to 5 minutes.
-	sshDeadline = 10 * time.Minute
+	// cores shared with four other QEMU guests (load average 7 to 14), the
+	// baked Debian image reached SSH after 5m55s.
+	sshDeadline = 15 * time.Minute
 	// sshAttempt bounds one connection attempt. QEMU's user-mode network
 	// accepts a forwarded connection before the guest listens, so the
 	// handshake of an early attempt hangs: short attempts, retried, find
