@@ -170,7 +170,7 @@ func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 	if err != nil {
 		awaitWatchers(ctx, s)
 		// A watcher that aborted the build (QEMU crashed, the guest never
-		// fetched its seed) knows more than the step that saw ctx end.
+		// fetched its seed) has a more precise error than the step that saw ctx end.
 		if cause := context.Cause(ctx); ctx.Err() != nil && cause != nil && !errors.Is(cause, context.Canceled) {
 			err = cause
 		}
@@ -212,7 +212,7 @@ func awaitWatchers(ctx context.Context, s *State) {
 }
 
 // runStepWithRetry runs step and, when it fails and Options.OnError is set,
-// asks whether to retry it, keep everything for inspection, or clean up.
+// requests a decision: retry it, keep everything for inspection, or clean up.
 func (b *Build) runStepWithRetry(ctx context.Context, s *State, step Step) error {
 	for {
 		err := b.runStep(ctx, s, step)
@@ -230,7 +230,7 @@ func (b *Build) runStepWithRetry(ctx context.Context, s *State, step Step) error
 	}
 }
 
-// Decision is the answer to a failed step.
+// Decision is what to do about a failed step.
 type Decision int
 
 const (

@@ -9,7 +9,7 @@ import (
 	"strings"
 )
 
-// DefaultBinary is the QEMU system emulator bake runs unless told otherwise.
+// DefaultBinary is the QEMU system emulator bake runs unless Config.Binary names another.
 const DefaultBinary = "qemu-system-x86_64"
 
 // Config describes one virtual machine. The zero value of each optional

@@ -14,7 +14,7 @@ import (
 
 // The test binary doubles as a fake qemu-system-x86_64: when
 // BAKE_FAKE_QEMU is set it speaks QMP on the -qmp socket, prints a console
-// banner on stdout, and behaves as the variable's value says.
+// banner on stdout, and behaves as the variable's value selects.
 func TestMain(m *testing.M) {
 	if mode := os.Getenv("BAKE_FAKE_QEMU"); mode != "" {
 		os.Exit(fakeQEMU(mode, os.Args[1:]))

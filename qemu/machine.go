@@ -117,7 +117,7 @@ func start(ctx context.Context, bin string, cfg Config, console io.Writer) (*Mac
 	case err := <-monCh:
 		if err != nil {
 			m.Kill()
-			return nil, fmt.Errorf("qemu started but its QMP socket did not answer: %w; stderr: %s", err, m.Stderr())
+			return nil, fmt.Errorf("qemu started but its QMP socket did not respond: %w; stderr: %s", err, m.Stderr())
 		}
 		return m, nil
 	case <-m.exited:
@@ -197,7 +197,7 @@ func (m *Machine) Powerdown(ctx context.Context) error {
 	return m.mon.Execute(ctx, "system_powerdown", nil, nil)
 }
 
-// Quit asks QEMU to exit and waits for the process to end.
+// Quit sends QMP quit and waits for the process to end.
 func (m *Machine) Quit(ctx context.Context) error {
 	err := m.mon.Execute(ctx, "quit", nil, nil)
 	if err != nil && !errors.Is(err, ErrMonitorClosed) {

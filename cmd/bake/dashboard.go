@@ -79,7 +79,7 @@ func runDashboard(ctx context.Context, o *options, list []*recipes.Recipe, extra
 		Output:  stdout,
 	})
 	if err != nil {
-		// The dashboard is gone, so nobody would see the builds finish.
+		// The dashboard has closed, so no one would see the builds finish.
 		stopBuilds()
 	}
 	<-done
