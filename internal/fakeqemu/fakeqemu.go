@@ -41,6 +41,12 @@ const (
 	QMPLog   = "qmp.log"  // one line per QMP command: the name and its arguments
 	ExecLog  = "exec.log" // one line per SSH exec request, quoted
 	GuestDir = "guest"    // working directory of commands run over SSH
+	// TypedLog contains one line per Enter typed with input-send-event: the
+	// text typed before it, decoded with a US layout and quoted.
+	TypedLog = "typed.log"
+	// FetchLog contains one line per URL fetched in FetchSeed mode: the URL as
+	// typed, quoted, and the HTTP status code.
+	FetchLog = "fetch.log"
 )
 
 // CrashMsg is the line the fake writes to standard error when CrashAfter
@@ -70,6 +76,18 @@ type Mode struct {
 	// SlowBoot delays the end of the boot log and the SSH server. Until
 	// then, forwarded connections are accepted and closed at once.
 	SlowBoot time.Duration
+	// FetchSeed makes the guest fetch every http://10.0.2.2:PORT/PATH URL
+	// in a line typed with input-send-event when Enter is pressed, from
+	// 127.0.0.1:PORT, as an installer given that URL would.
+	FetchSeed bool
+	// PoweroffAfter makes the guest power itself off this long after the
+	// start, as an unattended installer does when it finishes: QMP sends
+	// SHUTDOWN and the process exits with status 0. Zero disables it.
+	PoweroffAfter time.Duration
+	// PoweroffDuringProvision powers the guest off while the first
+	// ordinary SSH command runs: the connection drops without an exit
+	// status, QMP sends SHUTDOWN and the process exits with status 0.
+	PoweroffDuringProvision bool
 }
 
 // RebootDelay is how long SSH is down during a reboot.
@@ -77,7 +95,9 @@ const RebootDelay = 300 * time.Millisecond
 
 // ParseMode reads comma-separated modes: normal, ssh-never,
 // crash-after=DURATION, ignore-poweroff, ignore-acpi,
-// reboot-during-provision, slow-boot=DURATION. The empty string is normal.
+// reboot-during-provision, slow-boot=DURATION, fetch-seed,
+// poweroff-after=DURATION, poweroff-during-provision. The empty string is
+// normal.
 func ParseMode(s string) (Mode, error) {
 	var m Mode
 	for _, part := range strings.Split(s, ",") {
@@ -97,6 +117,12 @@ func ParseMode(s string) (Mode, error) {
 			m.CrashAfter, err = parseModeDuration(name, value, hasValue)
 		case "slow-boot":
 			m.SlowBoot, err = parseModeDuration(name, value, hasValue)
+		case "fetch-seed":
+			m.FetchSeed = true
+		case "poweroff-after":
+			m.PoweroffAfter, err = parseModeDuration(name, value, hasValue)
+		case "poweroff-during-provision":
+			m.PoweroffDuringProvision = true
 		default:
 			return m, fmt.Errorf("unknown fake QEMU mode %q in %s=%q", name, EnvMode, s)
 		}
@@ -162,9 +188,10 @@ type machine struct {
 	stdout io.Writer
 	stderr io.Writer
 
-	qmp  *qmpServer
-	ssh  *sshServer
-	exit chan int
+	qmp      *qmpServer
+	ssh      *sshServer
+	keyboard keyboard
+	exit     chan int
 
 	logMu sync.Mutex
 }
@@ -204,6 +231,9 @@ func (vm *machine) run(rawArgs []string, stdin io.Reader) int {
 			fmt.Fprintln(vm.stderr, CrashMsg)
 			vm.finish(134)
 		})
+	}
+	if vm.mode.PoweroffAfter > 0 {
+		time.AfterFunc(vm.mode.PoweroffAfter, func() { vm.powerOff("guest-shutdown", true) })
 	}
 	return <-vm.exit
 }

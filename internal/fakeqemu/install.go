@@ -77,9 +77,28 @@ func (f *Fake) QMPCommandNames() []string {
 }
 
 // Commands returns the SSH exec requests received so far.
-func (f *Fake) Commands() []string {
+func (f *Fake) Commands() []string { return f.unquotedLines(ExecLog) }
+
+// Typed returns the lines typed with input-send-event so far, each the
+// text before one Enter, decoded with a US keyboard layout.
+func (f *Fake) Typed() []string { return f.unquotedLines(TypedLog) }
+
+// Fetched returns the URLs fetched in fetch-seed mode so far, each as
+// typed and followed by a space and the HTTP status code.
+func (f *Fake) Fetched() []string {
 	var out []string
-	for _, line := range f.lines(ExecLog) {
+	for _, line := range f.lines(FetchLog) {
+		quoted, status, _ := strings.Cut(line, " ")
+		if url, err := strconv.Unquote(quoted); err == nil {
+			out = append(out, url+" "+status)
+		}
+	}
+	return out
+}
+
+func (f *Fake) unquotedLines(name string) []string {
+	var out []string
+	for _, line := range f.lines(name) {
 		if s, err := strconv.Unquote(line); err == nil {
 			out = append(out, s)
 		}

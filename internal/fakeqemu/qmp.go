@@ -121,7 +121,15 @@ func (s *qmpServer) handle(c *qmpConn, cmd qmpCommand) {
 		c.send(msg)
 	}
 	switch cmd.Execute {
-	case "qmp_capabilities", "input-send-event", "send-key", "eject", "stop", "cont":
+	case "qmp_capabilities", "send-key", "eject", "stop", "cont":
+		reply(map[string]any{})
+	case "input-send-event":
+		lines, err := s.vm.keyboard.press(cmd.Arguments)
+		if err != nil {
+			c.send(qmpError(cmd.ID, "GenericError", err.Error()))
+			return
+		}
+		s.vm.typed(lines)
 		reply(map[string]any{})
 	case "query-version":
 		reply(map[string]any{

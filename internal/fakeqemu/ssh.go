@@ -25,11 +25,11 @@ type sshServer struct {
 	ln     net.Listener
 	config *ssh.ServerConfig
 
-	mu       sync.Mutex
-	ready    bool
-	rebooted bool
-	conns    map[net.Conn]bool
-	running  map[*exec.Cmd]bool
+	mu          sync.Mutex
+	ready       bool
+	interrupted bool // an ordinary command was interrupted by a mode
+	conns       map[net.Conn]bool
+	running     map[*exec.Cmd]bool
 }
 
 func listenSSH(vm *machine) (*sshServer, error) {
@@ -218,23 +218,28 @@ func (s *sshServer) exec(sess *session, command string) {
 	case strings.HasPrefix(line, "fstrim"):
 		io.WriteString(sess.ch, "/: 0 B (0 bytes) trimmed on /dev/vda1\n")
 		exitStatus(sess.ch, 0)
-	case s.takeReboot():
+	case s.takeFirstCommand(s.vm.mode.RebootDuringProvision):
 		// The guest resets while the command runs: no exit status.
 		s.vm.reboot()
+	case s.takeFirstCommand(s.vm.mode.PoweroffDuringProvision):
+		// The guest powers off while the command runs: no exit status,
+		// and the process exits, which drops the connection.
+		s.vm.powerOff("guest-shutdown", true)
 	default:
 		exitStatus(sess.ch, s.shell(sess, command))
 	}
 }
 
-// takeReboot reports whether this command triggers the reboot of
-// RebootDuringProvision, which happens once.
-func (s *sshServer) takeReboot() bool {
+// takeFirstCommand reports whether enabled is set and no ordinary command
+// ran before, so that RebootDuringProvision or PoweroffDuringProvision
+// interrupts only the first one.
+func (s *sshServer) takeFirstCommand(enabled bool) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.vm.mode.RebootDuringProvision || s.rebooted {
+	if !enabled || s.interrupted {
 		return false
 	}
-	s.rebooted = true
+	s.interrupted = true
 	return true
 }
 
