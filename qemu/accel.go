@@ -179,9 +179,30 @@ func writeProbeCache(dir, key string, r ProbeResult) {
 	}
 }
 
+// EnvOVMFDir is the environment variable that, when set, names the only
+// directory FindEFI searches, for an OVMF build outside the system paths.
+const EnvOVMFDir = "BAKE_OVMF_DIR"
+
+// ovmfFiles are the file names of OVMF's code and variable store template
+// in Debian's ovmf package, the 4 MiB flash layout first.
+var ovmfFiles = [][2]string{
+	{"OVMF_CODE_4M.fd", "OVMF_VARS_4M.fd"},
+	{"OVMF_CODE.fd", "OVMF_VARS.fd"},
+}
+
 // FindEFI locates OVMF through QEMU's firmware descriptors, preferring
-// firmware without Secure Boot, then known Debian paths.
+// firmware without Secure Boot, then in Debian's /usr/share/OVMF. When
+// EnvOVMFDir is set, it looks for the same file names in that directory
+// only.
 func FindEFI() (code, varsTemplate string, err error) {
+	if dir := os.Getenv(EnvOVMFDir); dir != "" {
+		if code, varsTemplate, ok := findOVMFIn(dir); ok {
+			return code, varsTemplate, nil
+		}
+		return "", "", fmt.Errorf("EFI firmware (OVMF) not found in %s=%q: put OVMF_CODE_4M.fd and OVMF_VARS_4M.fd there, "+
+			"or unset %s and install the Debian package ovmf (apt-get install ovmf), or set vm.firmware = \"bios\"",
+			EnvOVMFDir, dir, EnvOVMFDir)
+	}
 	descriptors, _ := filepath.Glob("/usr/share/qemu/firmware/*.json")
 	type descriptor struct {
 		InterfaceTypes []string `json:"interface-types"`
@@ -226,15 +247,21 @@ func FindEFI() (code, varsTemplate string, err error) {
 	if code != "" {
 		return code, varsTemplate, nil
 	}
-	for _, pair := range [][2]string{
-		{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"},
-		{"/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"},
-	} {
-		if fileExists(pair[0]) && fileExists(pair[1]) {
-			return pair[0], pair[1], nil
-		}
+	if code, varsTemplate, ok := findOVMFIn("/usr/share/OVMF"); ok {
+		return code, varsTemplate, nil
 	}
 	return "", "", errors.New("EFI firmware (OVMF) not found: install the Debian package ovmf (apt-get install ovmf), or set vm.firmware = \"bios\"")
+}
+
+// findOVMFIn returns the first pair of ovmfFiles that both exist in dir.
+func findOVMFIn(dir string) (code, varsTemplate string, ok bool) {
+	for _, pair := range ovmfFiles {
+		code, varsTemplate = filepath.Join(dir, pair[0]), filepath.Join(dir, pair[1])
+		if fileExists(code) && fileExists(varsTemplate) {
+			return code, varsTemplate, true
+		}
+	}
+	return "", "", false
 }
 
 func contains(list []string, s string) bool {
