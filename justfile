@@ -33,9 +33,9 @@ demo: deps build
     qemu-img check output/debian-12-cloud/debian-12-cloud.qcow2
     cat output/debian-12-cloud/SHA256SUMS
 
-# Run the test suite: unit tests, then the short end-to-end bake of the Debian fixture.
+# Run the test suite: unit and fake-QEMU tests, and real TCG bakes of the fixtures.
 test: deps build
-    scripts/fixtures.sh debian-disk
+    scripts/fixtures.sh all
     go vet ./...
     go test -count=1 -timeout 20m ./...
     @echo "fuzzing the recipe decoder and the boot-command parser for 10s each"
