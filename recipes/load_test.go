@@ -84,7 +84,7 @@ func TestLoadErrors(t *testing.T) {
 			name:   "unknown top-level key",
 			recipe: "colour = \"red\"\n" + baseRecipe,
 			want: `recipe.toml:1:1: colour: unknown key, expected one of: boot, cloud_init, communicator, ` +
-				`description, http, name, output, provision, shutdown, source, ssh, variables, vm`,
+				`description, http, matrix, name, output, provision, shutdown, source, ssh, variables, vm`,
 		},
 		{
 			name:   "unknown key with suggestion",
@@ -100,7 +100,7 @@ func TestLoadErrors(t *testing.T) {
 			name:   "unknown table",
 			recipe: baseRecipe + "[network]\nmode = \"user\"\n",
 			want: `recipe.toml:5:2: network: unknown key, expected one of: boot, cloud_init, communicator, ` +
-				`description, http, name, output, provision, shutdown, source, ssh, variables, vm`,
+				`description, http, matrix, name, output, provision, shutdown, source, ssh, variables, vm`,
 		},
 		{
 			name:   "unknown key in second provisioner",
@@ -429,7 +429,7 @@ source = "base.qcow2"
 	want := strings.Join([]string{
 		`recipe.toml:1:1: name: invalid name "bad name": use letters, digits, '.', '_' and '-', starting with a letter or digit`,
 		`recipe.toml:2:1: colour: unknown key, expected one of: boot, cloud_init, communicator, ` +
-			`description, http, name, output, provision, shutdown, source, ssh, variables, vm`,
+			`description, http, matrix, name, output, provision, shutdown, source, ssh, variables, vm`,
 		`recipe.toml:6:1: source.checksum: invalid sha256 checksum: expected 64 hexadecimal digits, got 3 characters`,
 		`recipe.toml:9:1: vm.cpus: expected an integer, got a string ("two")`,
 		`recipe.toml:10:1: vm.memory: invalid size "-1GiB": must not be negative`,

@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 )
@@ -46,7 +47,9 @@ func LoadAll(path string, opts LoadOptions) ([]*Recipe, error) {
 		return nil, ErrorList{perr}
 	}
 
-	entries, errs := takeMatrix(path, pos, raw)
+	errs := takeUnknownKeys(path, pos, raw)
+	entries, matrixErrs := takeMatrix(path, pos, raw)
+	errs = append(errs, matrixErrs...)
 	if entries == nil {
 		r, buildErrs := loadBuild(path, doc, pos, raw, nil, opts)
 		if all := append(errs, buildErrs...); len(all) > 0 {
@@ -66,6 +69,22 @@ func LoadAll(path string, opts LoadOptions) ([]*Recipe, error) {
 		return nil, sorted(errs)
 	}
 	return builds, nil
+}
+
+// takeUnknownKeys reports and removes the top-level keys that are neither
+// recipe fields nor matrix, so that their messages list matrix among the
+// expected keys and a matrix recipe reports them once, not once per build.
+func takeUnknownKeys(path string, pos positions, raw map[string]any) ErrorList {
+	fields := tomlFields(reflect.TypeFor[Recipe]())
+	fields[matrixKey] = -1
+	errs := newCollector(path, pos)
+	for _, k := range sortedKeys(raw) {
+		if _, ok := fields[k]; !ok {
+			errs.add(keyPath{k}, "%s", unknownKeyMessage(k, fields))
+			delete(raw, k)
+		}
+	}
+	return errs.errs
 }
 
 // takeMatrix removes the matrix key from raw and decodes its entries. It
@@ -171,6 +190,9 @@ func (e *matrixEntry) applyName(r *Recipe, errs *collector) {
 		errs.add(path, "%v", err)
 	case name == "":
 		errs.add(path, "empty build name: the template rendered to \"\"")
+	case containsSecret(name, r.Secrets):
+		errs.add(path, "build name contains the value of a sensitive variable:"+
+			" build names appear unmasked in paths and logs, so use a variable that is not sensitive")
 	default:
 		validateName(errs, path, name, true)
 	}
@@ -181,6 +203,15 @@ func (e *matrixEntry) applyName(r *Recipe, errs *collector) {
 	e.built = name
 	r.Name = name
 	r.origin.nameKey = path
+}
+
+func containsSecret(s string, secrets []string) bool {
+	for _, secret := range secrets {
+		if secret != "" && strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
 }
 
 func (e *matrixEntry) renderName(r *Recipe) (string, error) {
@@ -250,8 +281,8 @@ func unique(errs ErrorList) ErrorList {
 
 // CheckDistinct reports builds that share a name or an output directory,
 // which would make them overwrite each other's images. Each error is
-// placed at the later build's name and names the earlier one's place.
-// Builds are compared in the order given; nil entries are skipped.
+// placed at the later build's name and gives the earlier one's position.
+// Builds are compared in the order given, and nil entries are skipped.
 func CheckDistinct(builds []*Recipe) ErrorList {
 	var errs ErrorList
 	names := map[string]*Recipe{}
@@ -279,7 +310,7 @@ func CheckDistinct(builds []*Recipe) ErrorList {
 	return errs
 }
 
-// origin is where a build was loaded from: the file as named to Load, the
+// origin is the source of a loaded build: the file as named to Load, the
 // key positions of that file and the key that set the build name.
 type origin struct {
 	file    string

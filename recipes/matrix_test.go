@@ -96,6 +96,22 @@ func TestLoadAllWithoutMatrix(t *testing.T) {
 	}
 }
 
+func TestLoadAllMatrixWithoutName(t *testing.T) {
+	recipe := strings.Replace(baseRecipe, `name = "test"`, "", 1) + `
+[[matrix]]
+name = "first"
+[[matrix]]
+name = "second"
+`
+	list, err := LoadAll(writeRecipe(t, recipe), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0].Name != "first" || list[1].Name != "second" {
+		t.Errorf("LoadAll returned %d builds, want first and second", len(list))
+	}
+}
+
 func TestLoadAllOverrideBeatsMatrix(t *testing.T) {
 	path := writeRecipe(t, matrixRecipe)
 	list, err := LoadAll(path, LoadOptions{Vars: map[string]string{"token": "cli"}})
@@ -179,6 +195,23 @@ vars = { memory = "99999TiB" }
 `,
 			want: `recipe.toml:9:1: vm.memory: invalid size "99999TiB": larger than the 64TiB maximum` +
 				` (in build "huge", matrix[1])`,
+		},
+		{
+			name:   "misspelt matrix key",
+			recipe: baseRecipe + "\n[[matrx]]\nname = \"a\"\n",
+			want:   `recipe.toml:6:3: matrx: unknown key, did you mean "matrix"?`,
+		},
+		{
+			name: "sensitive value in build name",
+			recipe: baseRecipe + `
+[variables.key]
+default = "k3y"
+sensitive = true
+[[matrix]]
+name = "{{ .Name }}-{{ .Vars.key }}"
+`,
+			want: `recipe.toml:10:1: matrix[0].name: build name contains the value of a sensitive variable:` +
+				` build names appear unmasked in paths and logs, so use a variable that is not sensitive`,
 		},
 		{
 			name: "invalid build name",
