@@ -16,6 +16,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -58,9 +59,10 @@ func main() {
 	cols := flag.Int("cols", 200, "terminal columns")
 	rows := flag.Int("rows", 60, "terminal rows")
 	mode := flag.String("mode", "tui", "\"tui\" draws the dashboard, \"none\" drops the events")
+	capture := flag.String("capture", "", "also write the terminal output to `FILE`")
 	flag.Parse()
 
-	r, err := run(*logs, *builds, *rate, *tick, *duration, *cols, *rows, *mode)
+	r, err := run(*logs, *builds, *rate, *tick, *duration, *cols, *rows, *mode, *capture)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard:", err)
 		os.Exit(1)
@@ -69,7 +71,7 @@ func main() {
 	fmt.Println(string(line))
 }
 
-func run(logDir string, builds, rate int, tick, duration time.Duration, cols, rows int, mode string) (result, error) {
+func run(logDir string, builds, rate int, tick, duration time.Duration, cols, rows int, mode, capture string) (result, error) {
 	if mode != "tui" && mode != "none" {
 		return result{}, fmt.Errorf("invalid -mode %q: use tui or none", mode)
 	}
@@ -82,7 +84,7 @@ func run(logDir string, builds, rate int, tick, duration time.Duration, cols, ro
 		names[i] = fmt.Sprintf("replay-%d", i+1)
 	}
 
-	term, err := openPTY(cols, rows)
+	term, err := openPTY(cols, rows, capture)
 	if err != nil {
 		return result{}, err
 	}
@@ -163,30 +165,38 @@ func readLogs(dir string) ([]byte, error) {
 	return data, nil
 }
 
-// replay sends data as console events of one build, rate bytes a second in
-// one event per tick, starting at offset and wrapping around.
+// replay sends data as console events of one build at rate bytes a second,
+// starting at offset and wrapping around. Each tick sends the bytes due
+// since the previous one, so ticks that a busy host delays do not lower
+// the rate.
 func replay(ctx context.Context, events chan<- event.Event, name string, data []byte, offset, rate int,
 	tick time.Duration, sent *atomic.Int64) {
 	events <- event.Event{Time: time.Now(), Build: name, Kind: event.BuildStarted}
 	events <- event.Event{Time: time.Now(), Build: name, Kind: event.StepStarted, Step: "boot"}
-	chunk := max(int(float64(rate)*tick.Seconds()), 1)
 	ticker := time.NewTicker(tick)
 	defer ticker.Stop()
+	start := time.Now()
+	var due int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-ticker.C:
-			if offset+chunk > len(data) {
-				offset = 0
-			}
-			part := data[offset : offset+chunk]
-			offset += chunk
-			select {
-			case events <- event.Event{Time: now, Build: name, Kind: event.Console, Data: part}:
-				sent.Add(int64(len(part)))
-			case <-ctx.Done():
-				return
+			target := int64(now.Sub(start).Seconds() * float64(rate))
+			for due < target {
+				chunk := int(min(target-due, 32<<10))
+				if offset+chunk > len(data) {
+					offset = 0
+				}
+				part := data[offset : offset+chunk]
+				offset += chunk
+				select {
+				case events <- event.Event{Time: now, Build: name, Kind: event.Console, Data: part}:
+					sent.Add(int64(len(part)))
+					due += int64(chunk)
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}
@@ -199,7 +209,16 @@ type pty struct {
 	bytes         atomic.Int64
 }
 
-func openPTY(cols, rows int) (*pty, error) {
+func openPTY(cols, rows int, capture string) (*pty, error) {
+	copyTo := io.Discard
+	if capture != "" {
+		f, err := os.Create(capture)
+		if err != nil {
+			return nil, err
+		}
+		copyTo = f
+	}
+
 	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, fmt.Errorf("failed to open a pseudo-terminal: %w", err)
@@ -231,6 +250,7 @@ func openPTY(cols, rows int) (*pty, error) {
 		for {
 			n, err := master.Read(buf)
 			p.bytes.Add(int64(n))
+			copyTo.Write(buf[:n])
 			if err != nil {
 				return
 			}
@@ -261,4 +281,3 @@ func loadavg() string {
 	}
 	return strings.Fields(string(data))[0]
 }
-

@@ -30,6 +30,19 @@ def packer_seconds(text):
     return events * PACKER_KEY_INTERVAL
 
 
+def key_count(text):
+    """Count the key presses in text, where a tag such as <esc> is one key."""
+    keys = 0
+    i = 0
+    while i < len(text):
+        if text[i] == "<" and ">" in text[i:]:
+            i = text.index(">", i) + 1
+        else:
+            i += 1
+        keys += 1
+    return keys
+
+
 def parse_time(value):
     return datetime.fromisoformat(value).timestamp()
 
@@ -64,7 +77,7 @@ def keys_table(path):
 
 
 def netinst_echo(events):
-    """The text isolinux echoed after boot: in the build's console log."""
+    """Return the text isolinux echoed after boot: in the build's console log."""
     logs = next(e["message"] for e in events if e["kind"] == "info" and e["message"].startswith("logs in "))
     text = open(os.path.join(logs[len("logs in "):], "console.log"), errors="replace").read()
     text = text.replace("\r\r\n\x1b[K", "")
@@ -98,7 +111,7 @@ def netinst_table(out):
         load = dict(line.split() for line in open(os.path.join(path, "load")))
         print(f"| {d.split('-')[1]} | {total:.1f} s | {parse_time(boot['time']) - start:.1f} s "
               f"| {first_key - parse_time(boot['time']):.1f} s | {last_key - first_key:.1f} s "
-              f"| {parse_time(get['time']) - last_key:.1f} s | {len(text)} characters | {packer_seconds(text):.1f} s "
+              f"| {parse_time(get['time']) - last_key:.1f} s | {key_count(text)} | {packer_seconds(text):.1f} s "
               f"| {intact} | {load.get('load_before', '?')}/{load.get('load_after', '?')} |")
     print()
     print(f"Median bake start → GET /preseed.cfg: {statistics.median(totals):.1f} s over {len(totals)} runs.")
