@@ -310,6 +310,21 @@ func TestLoadBootCommandErrors(t *testing.T) {
 	}
 }
 
+func TestLoadBootCommandUnsetVariable(t *testing.T) {
+	recipe := baseRecipe + `
+[variables.iso]
+description = "no default"
+[boot]
+command = ["url={{ .Vars.iso }}<enter>"]
+`
+	got := loadError(t, writeRecipe(t, recipe), LoadOptions{})
+	want := "recipe.toml:6:12: variables.iso: no default and no value: set it with --var iso=VALUE," +
+		" a variable file or BAKE_VAR_iso"
+	if got != want {
+		t.Errorf("error:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestLoadBootCommandPlaceholders(t *testing.T) {
 	recipe := baseRecipe + `
 [boot]

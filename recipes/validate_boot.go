@@ -30,7 +30,9 @@ var bootPlaceholders = struct {
 // example an if on .HTTPPort) is only checked for the placeholder values.
 func checkBootCommand(r *Recipe, errs *collector) {
 	base := keyPath{"boot", "command"}
-	if len(r.Boot.Command) == 0 || errs.hasUnder(base) {
+	// A variable that failed to resolve has its own error, and rendering
+	// with it would only add a second, misleading one.
+	if len(r.Boot.Command) == 0 || errs.hasUnder(base) || errs.hasUnder(keyPath{"variables"}) {
 		return
 	}
 	data := r.TemplateData()
