@@ -91,6 +91,36 @@ func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duratio
 	return c.waitFor(ctx, text, since, timeout)
 }
 
+// waitGrowth waits until the console has more than since bytes, for at
+// most timeout, and reports whether it grew.
+func (c *console) waitGrowth(ctx context.Context, since int64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		grew := c.total > since
+		changed := c.changed
+		c.mu.Unlock()
+		if grew {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
+// bytesSeen returns the number of console bytes received so far.
+func (c *console) bytesSeen() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.total
+}
+
 // keysSent moves the start of the WaitFor window to the current output.
 func (c *console) keysSent() {
 	c.mu.Lock()

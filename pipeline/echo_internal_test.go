@@ -1,0 +1,94 @@
+package pipeline
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bakeimg/bake/boot"
+	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/qemu"
+)
+
+// echoGuest records key batches and, while echoing, writes one byte to the
+// console for each released key, after a delay, like a slow bootloader.
+type echoGuest struct {
+	console *console
+	echo    bool
+	delay   time.Duration
+	batches int
+}
+
+func (g *echoGuest) SendKeys(_ context.Context, events []qemu.KeyEvent) error {
+	g.batches++
+	if g.echo && !events[len(events)-1].Down {
+		go func() {
+			time.Sleep(g.delay)
+			g.console.Write([]byte("x"))
+		}()
+	}
+	return nil
+}
+
+func newTestConsole(t *testing.T) *console {
+	t.Helper()
+	c, err := openConsole(filepath.Join(t.TempDir(), "console.log"), event.NewEmitter("t", event.Discard))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func typeText(t *testing.T, k keyboard, text string) {
+	t.Helper()
+	prog, _, err := boot.Parse(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	typer := boot.Typer{Keyboard: k, Interval: time.Millisecond}
+	if err := typer.Run(context.Background(), prog); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestKeyboardWaitsForEcho(t *testing.T) {
+	c := newTestConsole(t)
+	guest := &echoGuest{console: c, echo: true, delay: 50 * time.Millisecond}
+	k := keyboard{m: guest, console: c, echo: &echoPacing{emitter: event.NewEmitter("t", event.Discard)}}
+
+	start := time.Now()
+	typeText(t, k, "abcdef")
+	took := time.Since(start)
+
+	if k.echo.disabled {
+		t.Fatal("echo pacing was switched off although the guest echoed every key")
+	}
+	// Six keys each waiting for a 50 ms echo take at least 300 ms; without
+	// waiting they take about 6 ms.
+	if took < 300*time.Millisecond {
+		t.Errorf("typing took %s, so it did not wait for each key's echo", took)
+	}
+	if c.bytesSeen() != 6 {
+		t.Errorf("console has %d echoed bytes, want 6", c.bytesSeen())
+	}
+}
+
+func TestKeyboardStopsWaitingWithoutEcho(t *testing.T) {
+	c := newTestConsole(t)
+	guest := &echoGuest{console: c}
+	k := keyboard{m: guest, console: c, echo: &echoPacing{emitter: event.NewEmitter("t", event.Discard)}}
+
+	typeText(t, k, "abcdefgh")
+
+	if !k.echo.disabled {
+		t.Fatal("echo pacing stayed on for a guest that never echoes")
+	}
+	if k.echo.misses != echoMissLimit {
+		t.Errorf("gave up after %d missed echoes, want %d", k.echo.misses, echoMissLimit)
+	}
+	if guest.batches != 8 {
+		t.Errorf("sent %d key batches, want 8", guest.batches)
+	}
+}
