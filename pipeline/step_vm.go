@@ -55,11 +55,32 @@ func watchMachine(s *State, m *qemu.Machine) {
 	if expected {
 		return
 	}
-	msg := fmt.Sprintf("qemu exited unexpectedly (%v)", m.ExitErr())
+	s.fail(errors.New(unexpectedExit(m) + "; console log: " + s.console.path))
+}
+
+// monitorDrainTimeout bounds the wait for the QMP events QEMU sent just
+// before it exited.
+const monitorDrainTimeout = time.Second
+
+// unexpectedExit describes why QEMU exited: a guest that powered off exits
+// with status 0 after a QMP SHUTDOWN event, which a plain exit status would
+// not tell apart from a quit.
+func unexpectedExit(m *qemu.Machine) string {
+	select {
+	case <-m.Monitor().Closed():
+	case <-time.After(monitorDrainTimeout):
+	}
+	if m.ExitErr() == nil && m.Monitor().Seen("SHUTDOWN") > 0 {
+		return "the guest powered off unexpectedly (QMP SHUTDOWN event, then qemu exited with status 0)"
+	}
+	msg := "qemu exited unexpectedly (exit status 0)"
+	if err := m.ExitErr(); err != nil {
+		msg = fmt.Sprintf("qemu exited unexpectedly (%v)", err)
+	}
 	if stderr := m.Stderr(); stderr != "" {
 		msg += ": " + stderr
 	}
-	s.fail(errors.New(msg + "; console log: " + s.console.path))
+	return msg
 }
 
 func (*stepStartVM) Cleanup(s *State) error {
