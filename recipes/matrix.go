@@ -107,15 +107,18 @@ func takeMatrix(path string, pos positions, raw map[string]any) ([]matrixEntry, 
 		return nil, errs.errs
 	}
 
-	entries := make([]matrixEntry, len(tables))
+	// An entry that is not a table has no build to load, so it is left
+	// out after its error is recorded.
+	entries := make([]matrixEntry, 0, len(tables))
 	for i, table := range tables {
-		entries[i] = matrixEntry{index: i}
+		e := matrixEntry{index: i}
 		m, ok := table.(map[string]any)
 		if !ok {
-			errs.add(entries[i].path(), "expected a table, got %s", describeValue(table))
+			errs.add(e.path(), "expected a table, got %s", describeValue(table))
 			continue
 		}
-		decodeMatrixEntry(&entries[i], m, errs)
+		decodeMatrixEntry(&e, m, errs)
+		entries = append(entries, e)
 	}
 	return entries, errs.errs
 }

@@ -197,6 +197,11 @@ vars = { memory = "99999TiB" }
 				` (in build "huge", matrix[1])`,
 		},
 		{
+			name:   "entry not a table",
+			recipe: "matrix = [{ name = \"a\" }, 3, { name = \"b\" }]\n" + baseRecipe,
+			want:   `recipe.toml:1:27: matrix[1]: expected a table, got an integer (3)`,
+		},
+		{
 			name:   "misspelt matrix key",
 			recipe: baseRecipe + "\n[[matrx]]\nname = \"a\"\n",
 			want:   `recipe.toml:6:3: matrx: unknown key, did you mean "matrix"?`,
