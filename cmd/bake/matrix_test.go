@@ -135,3 +135,34 @@ func runBake(t *testing.T, dir string, args ...string) string {
 	}
 	return stdout.String()
 }
+
+func TestValidateDuplicateAcrossFiles(t *testing.T) {
+	dir := t.TempDir()
+	recipe := "name = \"same\"\n\n" + corpusSource
+	writeTestFile(t, filepath.Join(dir, "a.toml"), recipe)
+	writeTestFile(t, filepath.Join(dir, "b.toml"), recipe)
+
+	bake, err := exec.LookPath("bake")
+	if err != nil {
+		t.Fatalf("bake is not on PATH, although TestMain installs it: %v", err)
+	}
+	cmd := exec.Command(bake, "validate", "a.toml", "b.toml")
+	cmd.Dir = dir
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Run()
+
+	if code := cmd.ProcessState.ExitCode(); code != exitUsage {
+		t.Errorf("bake validate exited with status %d, want %d", code, exitUsage)
+	}
+	want := "b.toml:1:1: name: duplicate build name \"same\": a.toml:1:1 already uses it, give each build a distinct name\n"
+	if stderr.String() != want {
+		t.Errorf("stderr:\n%s\nwant:\n%s", stderr.String(), want)
+	}
+	if !strings.HasSuffix(stdout.String(), "a.toml: ok (same)\n") {
+		t.Errorf("stdout:\n%s\nwant a.toml reported ok", stdout.String())
+	}
+	if strings.Contains(stdout.String(), "b.toml") {
+		t.Errorf("stdout:\n%s\nwant b.toml left out", stdout.String())
+	}
+}
