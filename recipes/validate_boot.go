@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/bakeimg/bake/boot"
+	"github.com/bakeimg/bake/event"
 )
 
 // bootPlaceholders stand in for the build-time template values while the
@@ -102,11 +103,12 @@ func splitErrors(err error) []error {
 	return []error{err}
 }
 
-// maskSecrets replaces every secret value in s with asterisks.
+// maskSecrets replaces every secret value in s with event.Mask, as
+// event.Emitter does.
 func maskSecrets(s string, secrets []string) string {
 	for _, secret := range secrets {
 		if secret != "" {
-			s = strings.ReplaceAll(s, secret, "****")
+			s = strings.ReplaceAll(s, secret, event.Mask)
 		}
 	}
 	return s

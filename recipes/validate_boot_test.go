@@ -24,7 +24,7 @@ func TestLoadBootCommandErrors(t *testing.T) {
 			name:    "secret masked",
 			command: `["<{{ .Vars.pw }}>"]`,
 			want: `recipe.toml:7:12: boot.command[0]: invalid boot command at byte 0 of the rendered element:` +
-				` unknown key <****>; see docs/boot-command.md for key names, or write <lt>****> to type the text literally`,
+				` unknown key <********>; see docs/boot-command.md for key names, or write <lt>********> to type the text literally`,
 		},
 	}
 	for _, tt := range tests {
