@@ -253,11 +253,11 @@ func dialOnce(addr string, config *ssh.ClientConfig) (*ssh.Client, error) {
 	return ssh.NewClient(c, chans, reqs), nil
 }
 
-// powerOff asks the guest to power off and waits for QEMU to exit.
+// powerOff runs systemctl poweroff in the guest and waits for QEMU to exit.
 func (g *guest) powerOff(t *testing.T, client *ssh.Client) {
 	t.Helper()
 	// The session usually ends with the connection dropping, so its error
-	// says nothing about whether the poweroff started.
+	// does not show whether the poweroff started.
 	run(client, "systemctl poweroff")
 	select {
 	case <-g.exited:

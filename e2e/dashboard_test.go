@@ -49,7 +49,7 @@ func TestE2EDashboardTwoBuilds(t *testing.T) {
 	tm.run(t, "new-session", "-d", "-s", "bake", "-x", strconv.Itoa(dashColumns), "-y", strconv.Itoa(dashRows), script)
 
 	// Select each build in turn and record its console pane, until the
-	// footer says every build finished.
+	// footer reports that every build finished.
 	consoles := map[string][]string{}
 	var screen string
 	deadline := time.Now().Add(25 * time.Minute)
@@ -168,8 +168,8 @@ func checkBothFinished(t *testing.T, jsonPath string, builds []string) {
 	}
 }
 
-// tmux drives a tmux server on a socket of its own, so the test neither
-// sees nor disturbs any other tmux session on the machine.
+// tmux drives a tmux server on a socket of its own, so the test does not
+// touch any other tmux session on the machine.
 type tmux struct {
 	socket string
 }

@@ -224,13 +224,15 @@ func checkEvents(t *testing.T, path, name string) {
 		t.Fatalf("failed to open the --json file: %v", err)
 	}
 	defer f.Close()
+
 	events, err := report.ReadJSON(f)
 	if err != nil {
 		t.Fatalf("the --json file does not parse: %v", err)
 	}
 	if len(events) == 0 {
-		t.Fatal("the --json file holds no events")
+		t.Fatal("the --json file contains no events")
 	}
+
 	if first := events[0]; first.Kind != event.BuildStarted || first.Build != name {
 		t.Errorf("first event = %s for %q, expected %s for %q", first.Kind, first.Build, event.BuildStarted, name)
 	}
@@ -238,6 +240,7 @@ func checkEvents(t *testing.T, path, name string) {
 	if last.Kind != event.BuildFinished || last.Err != "" {
 		t.Errorf("last event = %s (error %q), expected a successful %s", last.Kind, last.Err, event.BuildFinished)
 	}
+
 	kinds := map[event.Kind]int{}
 	sawTree := false
 	for _, ev := range events {
@@ -249,6 +252,7 @@ func checkEvents(t *testing.T, path, name string) {
 			sawTree = true
 		}
 	}
+
 	for _, kind := range []event.Kind{event.StepStarted, event.StepFinished, event.Console, event.Output} {
 		if kinds[kind] == 0 {
 			t.Errorf("no %s events in the --json file (counts: %v)", kind, kinds)
