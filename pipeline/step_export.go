@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/bakeimg/bake/disk"
@@ -36,7 +39,7 @@ func (e *stepExport) Run(ctx context.Context, s *State) error {
 	for _, format := range r.Output.Formats {
 		name := r.Output.Filename + "." + format
 		if err := convertOne(ctx, s, filepath.Join(tmp, name), format); err != nil {
-			return err
+			return withNoSpaceHint(err, parent)
 		}
 		names = append(names, name)
 	}
@@ -45,7 +48,7 @@ func (e *stepExport) Run(ctx context.Context, s *State) error {
 		// were written to, so it ships beside the disk.
 		name := r.Output.Filename + ".efivars.fd"
 		if err := copyFile(s.EFIVars, filepath.Join(tmp, name)); err != nil {
-			return fmt.Errorf("failed to copy the EFI variable store: %w", err)
+			return withNoSpaceHint(fmt.Errorf("failed to copy the EFI variable store: %w", err), parent)
 		}
 		os.Chmod(filepath.Join(tmp, name), 0o644)
 		names = append(names, name)
@@ -105,6 +108,16 @@ func convertOne(ctx context.Context, s *State, dst, format string) error {
 	s.Artifacts = append(s.Artifacts, event.ArtifactInfo{Path: dst, Format: format, Size: st.Size(), SHA256: sum})
 	s.Emitter.Infof("%s: %d MiB in %s", filepath.Base(dst), st.Size()>>20, time.Since(start).Round(100*time.Millisecond))
 	return nil
+}
+
+// withNoSpaceHint adds what to do to err when the file system holding dir
+// is full. qemu-img reports that only as text on standard error, so the
+// message is matched as well as the errno.
+func withNoSpaceHint(err error, dir string) error {
+	if !errors.Is(err, syscall.ENOSPC) && !strings.Contains(err.Error(), "No space left on device") {
+		return err
+	}
+	return fmt.Errorf("%w (the file system of %q is full: free space there or set output.directory to another file system)", err, dir)
 }
 
 // replaceDir renames tmp to dst. With force an existing dst is moved aside
