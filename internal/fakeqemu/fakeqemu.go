@@ -80,6 +80,10 @@ type Mode struct {
 	// in a line typed with input-send-event when Enter is pressed, from
 	// 127.0.0.1:PORT, as an installer given that URL would.
 	FetchSeed bool
+	// EchoKeys prints each character typed with input-send-event on the
+	// serial console, as a bootloader prompt mirrored to the serial port
+	// does.
+	EchoKeys bool
 	// PoweroffAfter makes the guest power itself off this long after the
 	// start, as an unattended installer does when it finishes: QMP sends
 	// SHUTDOWN and the process exits with status 0. Zero disables it.
@@ -95,7 +99,7 @@ const RebootDelay = 300 * time.Millisecond
 
 // ParseMode reads comma-separated modes: normal, ssh-never,
 // crash-after=DURATION, ignore-poweroff, ignore-acpi,
-// reboot-during-provision, slow-boot=DURATION, fetch-seed,
+// reboot-during-provision, slow-boot=DURATION, fetch-seed, echo-keys,
 // poweroff-after=DURATION, poweroff-during-provision. The empty string is
 // normal.
 func ParseMode(s string) (Mode, error) {
@@ -119,6 +123,8 @@ func ParseMode(s string) (Mode, error) {
 			m.SlowBoot, err = parseModeDuration(name, value, hasValue)
 		case "fetch-seed":
 			m.FetchSeed = true
+		case "echo-keys":
+			m.EchoKeys = true
 		case "poweroff-after":
 			m.PoweroffAfter, err = parseModeDuration(name, value, hasValue)
 		case "poweroff-during-provision":

@@ -37,6 +37,7 @@ func TestParseMode(t *testing.T) {
 		{in: "reboot-during-provision", want: fakeqemu.Mode{RebootDuringProvision: true}},
 		{in: "crash-after=2s, slow-boot=500ms", want: fakeqemu.Mode{CrashAfter: 2 * time.Second, SlowBoot: 500 * time.Millisecond}},
 		{in: "fetch-seed", want: fakeqemu.Mode{FetchSeed: true}},
+		{in: "echo-keys", want: fakeqemu.Mode{EchoKeys: true}},
 		{in: "poweroff-after=1s", want: fakeqemu.Mode{PoweroffAfter: time.Second}},
 		{in: "poweroff-during-provision", want: fakeqemu.Mode{PoweroffDuringProvision: true}},
 		{in: "poweroff-after", wantErr: "fake QEMU mode poweroff-after needs a duration, as in poweroff-after=2s"},

@@ -50,21 +50,22 @@ type keyEvent struct {
 	} `json:"data"`
 }
 
-// press applies the events of one input-send-event command and returns the
-// lines that an Enter in them completed.
-func (k *keyboard) press(arguments json.RawMessage) ([]string, error) {
+// press applies the events of one input-send-event command. It returns the
+// lines that an Enter in them completed and the echo a line editor prints
+// for them: each typed character, "\b \b" per backspace, CR LF per Enter.
+func (k *keyboard) press(arguments json.RawMessage) (lines []string, echo string, err error) {
 	var args struct {
 		Events []keyEvent `json:"events"`
 	}
 	if err := json.Unmarshal(arguments, &args); err != nil {
-		return nil, fmt.Errorf("invalid input-send-event arguments: %w", err)
+		return nil, "", fmt.Errorf("invalid input-send-event arguments: %w", err)
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.shift == nil {
 		k.shift = map[string]bool{}
 	}
-	var lines []string
+	var echoed strings.Builder
 	for _, e := range args.Events {
 		if e.Type != "key" || e.Data.Key.Type != "qcode" {
 			continue
@@ -77,23 +78,26 @@ func (k *keyboard) press(arguments json.RawMessage) ([]string, error) {
 		case qcode == "ret":
 			lines = append(lines, string(k.line))
 			k.line = k.line[:0]
+			echoed.WriteString("\r\n")
 		case qcode == "backspace":
 			if len(k.line) > 0 {
 				k.line = k.line[:len(k.line)-1]
+				echoed.WriteString("\b \b")
 			}
 		default:
 			chars, ok := usKeys[qcode]
 			if !ok {
 				continue // Esc, function and cursor keys type nothing
 			}
+			c := chars[0]
 			if k.shift["shift"] || k.shift["shift_r"] {
-				k.line = append(k.line, chars[1])
-			} else {
-				k.line = append(k.line, chars[0])
+				c = chars[1]
 			}
+			k.line = append(k.line, c)
+			echoed.WriteByte(c)
 		}
 	}
-	return lines, nil
+	return lines, echoed.String(), nil
 }
 
 // guestHostURL matches a URL on the address QEMU's user-mode network gives

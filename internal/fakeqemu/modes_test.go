@@ -87,6 +87,35 @@ func TestFakeTypedLines(t *testing.T) {
 	}
 }
 
+func TestFakeEchoKeys(t *testing.T) {
+	tests := []struct {
+		mode     string
+		wantEcho bool
+	}{
+		{mode: "echo-keys", wantEcho: true},
+		{mode: "normal", wantEcho: false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.mode, func(t *testing.T) {
+			_, m, console := start(t, tt.mode)
+			typeCommand(t, m, "<esc>abd<bs>c!<enter>")
+			const echo = "abd\b \bc!\r\n"
+			// The console reaches the buffer through a pipe, a moment
+			// after the QMP command returned.
+			deadline := time.Now().Add(2 * time.Second)
+			for !strings.Contains(console.String(), echo) && time.Now().Before(deadline) && tt.wantEcho {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !tt.wantEcho {
+				time.Sleep(100 * time.Millisecond)
+			}
+			if got := strings.Contains(console.String(), echo); got != tt.wantEcho {
+				t.Errorf("console contains the echo %q: %v, want %v; console:\n%q", echo, got, tt.wantEcho, console.String())
+			}
+		})
+	}
+}
+
 func TestFakeFetchSeed(t *testing.T) {
 	tests := []struct {
 		name        string

@@ -3,6 +3,7 @@ package fakeqemu
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"net"
 	"os"
 	"sync"
@@ -124,10 +125,13 @@ func (s *qmpServer) handle(c *qmpConn, cmd qmpCommand) {
 	case "qmp_capabilities", "send-key", "eject", "stop", "cont":
 		reply(map[string]any{})
 	case "input-send-event":
-		lines, err := s.vm.keyboard.press(cmd.Arguments)
+		lines, echo, err := s.vm.keyboard.press(cmd.Arguments)
 		if err != nil {
 			c.send(qmpError(cmd.ID, "GenericError", err.Error()))
 			return
+		}
+		if s.vm.mode.EchoKeys && echo != "" {
+			fmt.Fprint(s.vm.stdout, echo)
 		}
 		s.vm.typed(lines)
 		reply(map[string]any{})
