@@ -19,7 +19,9 @@ import (
 
 // isoRecipeTemplate is an install from an ISO onto a blank disk, whose boot
 // command types the URL of a seed file that the HTTP server serves.
-// isoRecipe() replaces the @NAME@ fields.
+// isoRecipe() replaces the @NAME@ fields. Tests run it with the fake's
+// echo-keys mode, because an installer's boot prompt mirrored to the serial
+// console echoes keys and the typer otherwise waits out its echo timeout.
 const isoRecipeTemplate = `name = "fake"
 communicator = "@COMMUNICATOR@"
 
@@ -37,7 +39,7 @@ firmware = "@FIRMWARE@"
 [boot]
 wait = "10ms"
 key_interval = "1ms"
-command = ["<esc><wait10ms>install url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/preseed.cfg<enter>"]
+command = ["install url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/preseed.cfg<enter>"]
 
 [http]
 request_timeout = "2s"
@@ -127,7 +129,7 @@ func quotedArgs(args ...string) string {
 func TestISOSeedNeverRequested(t *testing.T) {
 	// ssh-never stands for an installer that never reaches its sshd, so
 	// only the HTTP request timeout can end the build early.
-	fx := newFixture(t, "ssh-never")
+	fx := newFixture(t, "ssh-never,echo-keys")
 	r := fx.isoRecipe(t, isoOptions{})
 	rec := &recorder{}
 	start := time.Now()
@@ -165,7 +167,7 @@ func TestISOSeedNeverRequested(t *testing.T) {
 func TestISOSeedRequested(t *testing.T) {
 	// SSH comes up only after the 2s http.request_timeout has passed, so
 	// the build gets that far only if the fetch counted.
-	fx := newFixture(t, "fetch-seed,slow-boot=2500ms")
+	fx := newFixture(t, "fetch-seed,echo-keys,slow-boot=3s")
 	r := fx.isoRecipe(t, isoOptions{})
 	rec := &recorder{}
 	res := fx.run(context.Background(), r, rec)
@@ -200,7 +202,7 @@ func TestISOSeedRequested(t *testing.T) {
 }
 
 func TestISOBootsDiskFirst(t *testing.T) {
-	fx := newFixture(t, "fetch-seed")
+	fx := newFixture(t, "fetch-seed,echo-keys")
 	r := fx.isoRecipe(t, isoOptions{})
 	res := fx.run(context.Background(), r, nil)
 	if res.Err != nil {
@@ -252,7 +254,7 @@ func fakeOVMF(t *testing.T) (code, vars string) {
 }
 
 func TestISOWithEFI(t *testing.T) {
-	fx := newFixture(t, "fetch-seed")
+	fx := newFixture(t, "fetch-seed,echo-keys")
 	code, vars := fakeOVMF(t)
 	r := fx.isoRecipe(t, isoOptions{firmware: "efi"})
 	res := fx.run(context.Background(), r, nil)
@@ -302,7 +304,7 @@ func TestISOWithEFI(t *testing.T) {
 }
 
 func TestISOWithEFIMissingOVMF(t *testing.T) {
-	fx := newFixture(t, "fetch-seed")
+	fx := newFixture(t, "fetch-seed,echo-keys")
 	empty := t.TempDir()
 	t.Setenv(qemu.EnvOVMFDir, empty)
 	r := fx.isoRecipe(t, isoOptions{firmware: "efi"})
