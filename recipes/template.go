@@ -74,6 +74,11 @@ func parseTemplate(text string, vars map[string]string) (*template.Template, err
 	if hasRange(tmpl) {
 		return nil, errors.New("invalid template: range is not supported in recipe templates")
 	}
+	// A defined template can call itself, which text/template only stops
+	// after 100,000 levels; recipes have no use for either.
+	if len(tmpl.Templates()) > 1 || hasTemplateCall(tmpl) {
+		return nil, errors.New("invalid template: define, block and template are not supported in recipe templates")
+	}
 	return tmpl, nil
 }
 
@@ -211,6 +216,20 @@ func hasRange(tmpl *template.Template) bool {
 		if t.Tree != nil {
 			walkNodes(t.Tree.Root, func(n parse.Node) {
 				if _, ok := n.(*parse.RangeNode); ok {
+					found = true
+				}
+			})
+		}
+	}
+	return found
+}
+
+func hasTemplateCall(tmpl *template.Template) bool {
+	found := false
+	for _, t := range tmpl.Templates() {
+		if t.Tree != nil {
+			walkNodes(t.Tree.Root, func(n parse.Node) {
+				if _, ok := n.(*parse.TemplateNode); ok {
 					found = true
 				}
 			})
