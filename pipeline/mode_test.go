@@ -12,7 +12,7 @@ import (
 )
 
 func TestBuildSlowBoot(t *testing.T) {
-	fx := newFixture(t, "slow-boot=1s")
+	fx := newFixture(t, "echo-keys,slow-boot=1s")
 	r := fx.recipe(t, recipeOptions{formats: `"qcow2"`})
 	rec := &recorder{}
 	res := fx.run(context.Background(), r, rec)
