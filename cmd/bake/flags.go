@@ -163,6 +163,7 @@ Environment:
   BAKE_VAR_name       sets recipe variable "name" (below --var-file and --var)
   BAKE_HOME           cache and log directory (default ~/.cache/bake)
   BAKE_KEY_INTERVAL   pause between typed keys, overriding boot.key_interval
+  BAKE_OVMF_DIR       directory with OVMF_CODE*.fd and OVMF_VARS*.fd for EFI builds
   NO_COLOR            disables colours in the dashboard
 
 Recipes are documented in docs/recipes.md.
