@@ -1,8 +1,8 @@
 #!/bin/bash
-# The reference for bake's overhead benchmark: the bake of
-# scripts/bench/overhead.toml done by hand with the host tools and the QEMU
-# argv bake uses, in as few steps as the job allows. It records the wall-clock
-# time (Unix seconds) after each phase in WORKDIR/phases.
+# Bakes scripts/bench/overhead.toml by hand, as the reference for bake's
+# overhead benchmark: the host tools, the QEMU argv bake uses, and no step the
+# image does not need. It records the wall-clock time (Unix seconds) after each
+# phase in WORKDIR/phases.
 #
 # Usage: manual.sh BASE_DISK WORKDIR
 #   The image is written to WORKDIR/output.qcow2; the guest's `df` output goes

@@ -5,8 +5,8 @@ Usage: report.py DIR
 
 Every time is wall-clock seconds on the host. Phase boundaries come from bake's
 --json events (step.finished of vm, ssh, provision, shutdown, export) and from
-the marks manual.sh writes; "sshd up" is the first SSH banner seen by
-sshprobe.py, which both runs have.
+the marks manual.sh writes. For both tools, "sshd up" is the first SSH banner
+that sshprobe.py saw.
 """
 
 import datetime
@@ -89,6 +89,11 @@ def script_run(dir):
             "load": read_pairs(os.path.join(dir, "load")), "size": int(open(os.path.join(dir, "size")).read())}
 
 
+def banner_wait(probe):
+    """Return the seconds from the probe's last failed attempt to the first banner."""
+    return probe["banner_time"] - (probe["last_failure"] or probe["attempt_start"])
+
+
 def fmt(x, digits=1):
     return f"{x:.{digits}f}"
 
@@ -149,18 +154,21 @@ def main():
           f"script {spread(nosshd_s)} s, ratio of medians {fmt(ratio2, 3)}.\n")
 
     print("### SSH readiness: seconds after sshd first served its banner\n")
-    print("| run | probe resolution | bake connected | bake first output line | script connected | script first output |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| run | bake: banner wait | bake connected | bake first output line | "
+          "script: banner wait | script connected | script first output |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
     first = []
     for i, (b, s) in enumerate(zip(bakes, scripts), 1):
-        res = b["probe"]["banner_time"] - (b["probe"]["last_failure"] or b["probe"]["attempt_start"])
         d_conn = b["connected"] - b["marks"]["sshd"]
         d_first = b["first_output"] - b["marks"]["sshd"]
         first.append(d_first)
-        print(f"| {i} | {fmt(res, 2)} | {fmt(d_conn, 2)} | {fmt(d_first, 2)} | "
-              f"{fmt(s['connected'] - s['marks']['sshd'], 2)} | {fmt(s['first_output'] - s['marks']['sshd'], 2)} |")
+        print(f"| {i} | {fmt(banner_wait(b['probe']), 2)} | {fmt(d_conn, 2)} | {fmt(d_first, 2)} | "
+              f"{fmt(banner_wait(s['probe']), 2)} | {fmt(s['connected'] - s['marks']['sshd'], 2)} | "
+              f"{fmt(s['first_output'] - s['marks']['sshd'], 2)} |")
     med = statistics.median(first)
     print()
+    print("The banner wait is the time from the probe's last failed attempt to the first banner: sshd began "
+          "listening within it, so a long wait means a guest slow to serve a new connection.\n")
     print(f"Median time from sshd up to bake's first provisioner output line: **{fmt(med, 2)} s** "
           f"(target < 1 s: {'met' if med < 1 else 'not met'}).\n")
 
@@ -168,14 +176,14 @@ def main():
     mib = 1 << 20
     b, z, zs = int(size["bake"]), int(size["manual_zlib"]), int(size["manual_zstd"])
     print("### Artifact size (run 1)\n")
-    print("| image | bytes | MiB | vs bake |")
+    print("| image | bytes | MiB | bake ÷ this |")
     print("| --- | --- | --- | --- |")
     rows = [
         ("bake's qcow2 (zstd)", b),
         ("`qemu-img convert -c -O qcow2` of bake's trimmed work disk (zlib)", z),
         ("`qemu-img convert -c -o compression_type=zstd` of the same disk", zs),
         ("script's qcow2 (zstd), median of its runs", int(statistics.median(s["size"] for s in scripts))),
-        ("work disk overlay, allocated on the host", int(size["work_disk_allocated"])),
+        ("work disk overlay (changes over the base disk), allocated on the host", int(size["work_disk_allocated"])),
         ("used in the guest (`df -B1 /` before shutdown)", int(size["guest_df_used"])),
     ]
     for name, value in rows:

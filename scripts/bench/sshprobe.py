@@ -6,7 +6,7 @@ connection even while nothing in the guest listens, so only the banner
 ("SSH-2.0-...") shows that the guest's sshd accepts connections. The probe
 connects, waits for the banner and closes, starting a new attempt at most
 every INTERVAL seconds until one succeeds. Before the guest's network is up an
-attempt can hang until its timeout, but once the guest answers, a closed port
+attempt can hang until its timeout. Once the network is up, a closed port
 resets the connection at once, so attempts near sshd's start are INTERVAL
 apart. It writes one JSON object to OUT:
 
@@ -85,9 +85,9 @@ def main():
     src.add_argument("--port-file", help="file that will contain the port number")
     ap.add_argument("--out", required=True, help="JSON result file")
     ap.add_argument("--interval", type=float, default=0.05, help="seconds between attempts (default 0.05)")
-    # A short timeout here costs the guest a forked sshd for every attempt
-    # dropped before its banner, and under TCG on a loaded host those pile up
-    # until sshd starts refusing connections (MaxStartups).
+    # Each attempt dropped before its banner still costs the guest a forked
+    # sshd, so a short timeout slows a guest that already needs seconds per
+    # connection under TCG on a loaded host.
     ap.add_argument("--timeout", type=float, default=10.0,
                     help="seconds one attempt waits for connect and banner (default 10)")
     ap.add_argument("--deadline", type=float, default=1800, help="seconds before giving up (default 1800)")
