@@ -78,13 +78,14 @@ real_run() {
 	log "real: bake pid $pid in tmux session $session"
 	python3 "$repo/scripts/bench/dashboard/sample.py" "$pid" "$dir/sample.json" 1 &
 	local sampler=$!
-	local start
+	local start quit=0
 	start=$(date +%s)
 	while kill -0 "$pid" 2>/dev/null; do
-		if [ "$(grep -c '"kind":"build.finished"' "$dir/events.json")" -ge 4 ]; then
+		if [ "$quit" = 0 ] && [ "$(grep -c '"kind":"build.finished"' "$dir/events.json")" -ge 4 ]; then
 			sleep 2
-			tmux capture-pane -p -t "$session" >"$dir/screen.txt" || true
-			tmux send-keys -t "$session" q
+			tmux capture-pane -e -p -t "$session" >"$dir/screen.txt" || true
+			tmux send-keys -t "$session" q || true
+			quit=1
 		fi
 		if [ $(($(date +%s) - start)) -gt 3600 ]; then
 			log "real: builds did not finish within an hour; stopping bake"

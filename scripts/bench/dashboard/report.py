@@ -7,6 +7,9 @@ import re
 import statistics
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from sample import summarise  # noqa: E402
+
 
 def ingest(path):
     frames, rates = [], []
@@ -44,7 +47,7 @@ def real(out):
     path = os.path.join(out, "real", "sample.json")
     if not os.path.exists(path):
         return
-    s = json.load(open(path))["summary"]
+    s = summarise(json.load(open(path))["samples"])
     finished = []
     for line in open(os.path.join(out, "real", "events.json")):
         e = json.loads(line)

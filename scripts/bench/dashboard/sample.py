@@ -46,21 +46,29 @@ def main():
         except (FileNotFoundError, ProcessLookupError, IndexError):
             break
         time.sleep(interval)
-    summary = {"samples": len(samples)}
-    if len(samples) >= 2:
-        first, last = samples[0], samples[-1]
-        wall = last["time"] - first["time"]
-        cpu = last["cpu_seconds"] - first["cpu_seconds"]
-        summary.update(
-            wall_seconds=round(wall, 1),
-            cpu_seconds=round(cpu, 2),
-            cpu_percent_of_one_core=round(100 * cpu / wall, 2) if wall else None,
-            max_rss_mib=round(max(s["rss_kib"] for s in samples) / 1024, 1),
-            hwm_mib=round(last["hwm_kib"] / 1024, 1),
-        )
     with open(out, "w") as f:
-        json.dump({"summary": summary, "samples": samples}, f)
+        json.dump({"summary": summarise(samples), "samples": samples}, f)
         f.write("\n")
+
+
+def summarise(samples):
+    """Return CPU seconds, CPU percent and memory peaks of the samples."""
+    # A process that has exited but is not yet reaped has no memory fields,
+    # so its last sample counts for CPU time only.
+    summary = {"samples": len(samples)}
+    if len(samples) < 2:
+        return summary
+    first, last = samples[0], samples[-1]
+    wall = last["time"] - first["time"]
+    cpu = last["cpu_seconds"] - first["cpu_seconds"]
+    summary.update(
+        wall_seconds=round(wall, 1),
+        cpu_seconds=round(cpu, 2),
+        cpu_percent_of_one_core=round(100 * cpu / wall, 2) if wall else None,
+        max_rss_mib=round(max(s["rss_kib"] for s in samples) / 1024, 1),
+        hwm_mib=round(max(s["hwm_kib"] for s in samples) / 1024, 1),
+    )
+    return summary
 
 
 if __name__ == "__main__":

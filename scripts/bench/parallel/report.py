@@ -6,6 +6,9 @@ import os
 import statistics
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "dashboard"))
+from sample import summarise  # noqa: E402
+
 
 def main():
     out = sys.argv[1]
@@ -29,7 +32,7 @@ def main():
                 finished.append(e)
         durations = [e["duration_ns"] / 1e9 for e in finished]
         failed = sum(1 for e in finished if e.get("error"))
-        summary = json.load(open(os.path.join(path, "sample.json")))["summary"]
+        summary = summarise(json.load(open(os.path.join(path, "sample.json")))["samples"])
         load = dict(line.split() for line in open(os.path.join(path, "load")))
         per = "—"
         if durations:
