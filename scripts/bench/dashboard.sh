@@ -66,6 +66,7 @@ real_run() {
 			"$repo/recipes/tiny-installer.toml" >"$dir/recipes/tiny-dash-$i.toml"
 		list+=("$dir/recipes/tiny-dash-$i.toml")
 	done
+
 	: >"$dir/events.json"
 	echo "load_before $(cut -d' ' -f1 /proc/loadavg)" >"$dir/load"
 	tmux new-session -d -s "$session" -x 200 -y 60 \
@@ -76,6 +77,7 @@ real_run() {
 	done
 	pid=$(cat "$dir/pid")
 	log "real: bake pid $pid in tmux session $session"
+
 	python3 "$repo/scripts/bench/dashboard/sample.py" "$pid" "$dir/sample.json" 1 &
 	local sampler=$!
 	local start quit=0
@@ -93,6 +95,7 @@ real_run() {
 		fi
 		sleep 1
 	done
+
 	wait "$sampler" || true
 	tmux kill-session -t "$session" 2>/dev/null || true
 	echo "load_after $(cut -d' ' -f1 /proc/loadavg)" >>"$dir/load"

@@ -3,10 +3,10 @@
 
 Usage: sample.py PID OUT.json [INTERVAL_SECONDS]
 
-Writes the samples and a summary: CPU seconds (user + system) of the process
-itself (its children, such as QEMU, are not counted), CPU as a percentage of
-one core over the sampled time, and the maximum RSS seen in the samples and
-the kernel's high-water mark (VmHWM).
+Writes the samples and a summary. CPU seconds are user plus system time of the
+process itself, without its children such as QEMU. The summary also gives CPU
+as a percentage of one core over the sampled time, the maximum RSS seen in the
+samples and the kernel's high-water mark (VmHWM).
 """
 
 import json
