@@ -12,33 +12,60 @@ import (
 	"github.com/bakeimg/bake/event"
 )
 
-// console receives the guest's serial output. It appends every byte to the
-// console log, emits console events, and lets the boot typer wait for text.
+// console receives the guest's serial output. It masks secrets in it, such
+// as a typed password the bootloader echoes, appends it to the console log,
+// emits console events, and lets the boot typer wait for text.
 type console struct {
-	path    string
-	file    *os.File
-	emitter *event.Emitter
+	path     string
+	file     *os.File
+	emitter  *event.Emitter
+	redactor *event.StreamRedactor
+	flush    *time.Timer
 
-	mu      sync.Mutex
-	window  []byte // the last windowSize bytes, for WaitFor
-	total   int64  // bytes seen so far
-	since   int64  // WaitFor matches output after this offset
-	changed chan struct{}
+	mu       sync.Mutex
+	window   []byte // the last windowSize masked bytes, for WaitFor
+	total    int64  // masked bytes passed on so far; window ends here
+	since    int64  // WaitFor matches masked output after this offset
+	rawTotal int64  // bytes received from the guest, for echo pacing
+	changed  chan struct{}
 }
+
+// redactHold is how long output that may begin a secret is held back
+// before it is passed on unmasked, so a prompt is not hidden for long.
+const redactHold = 2 * time.Second
 
 const windowSize = 64 << 10
 
-func openConsole(path string, emitter *event.Emitter) (*console, error) {
+func openConsole(path string, emitter *event.Emitter, secrets []string) (*console, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("failed to create console log: %w", err)
 	}
-	return &console{path: path, file: f, emitter: emitter, changed: make(chan struct{})}, nil
+	c := &console{path: path, file: f, emitter: emitter, changed: make(chan struct{})}
+	c.redactor = event.NewStreamRedactor(secrets, c.pass)
+	c.flush = time.AfterFunc(time.Hour, c.redactor.Flush)
+	c.flush.Stop()
+	return c, nil
 }
 
+// Write takes raw guest output.
 func (c *console) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	c.rawTotal += int64(len(p))
+	c.notifyLocked()
+	c.mu.Unlock()
+
+	c.redactor.Write(p)
+	if c.redactor.Pending() {
+		c.flush.Reset(redactHold)
+	}
+	return len(p), nil
+}
+
+// pass receives masked output.
+func (c *console) pass(p []byte) {
 	c.file.Write(p)
-	c.emitter.Emit(event.Event{Kind: event.Console, Data: append([]byte(nil), p...)})
+	c.emitter.Emit(event.Event{Kind: event.Console, Data: p})
 
 	c.mu.Lock()
 	c.window = append(c.window, p...)
@@ -46,10 +73,13 @@ func (c *console) Write(p []byte) (int, error) {
 		c.window = append([]byte(nil), c.window[len(c.window)-windowSize:]...)
 	}
 	c.total += int64(len(p))
+	c.notifyLocked()
+	c.mu.Unlock()
+}
+
+func (c *console) notifyLocked() {
 	close(c.changed)
 	c.changed = make(chan struct{})
-	c.mu.Unlock()
-	return len(p), nil
 }
 
 // waitFor blocks until text appears in output that arrived after mark.
@@ -98,7 +128,7 @@ func (c *console) waitGrowth(ctx context.Context, since int64, timeout time.Dura
 	defer deadline.Stop()
 	for {
 		c.mu.Lock()
-		grew := c.total > since
+		grew := c.rawTotal > since
 		changed := c.changed
 		c.mu.Unlock()
 		if grew {
@@ -118,7 +148,7 @@ func (c *console) waitGrowth(ctx context.Context, since int64, timeout time.Dura
 func (c *console) bytesSeen() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.total
+	return c.rawTotal
 }
 
 // keysSent moves the start of the WaitFor window to the current output.
@@ -138,7 +168,12 @@ func (c *console) Tail(n int) string {
 	return string(c.window)
 }
 
-func (c *console) Close() error { return c.file.Close() }
+// Close passes on held-back output and closes the log.
+func (c *console) Close() error {
+	c.flush.Stop()
+	c.redactor.Flush()
+	return c.file.Close()
+}
 
 // escapeSequence matches the ANSI/VT control sequences installers draw
 // their menus with, so a quoted console line is readable.

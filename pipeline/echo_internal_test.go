@@ -2,7 +2,9 @@ package pipeline
 
 import (
 	"context"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,7 +35,7 @@ func (g *echoGuest) SendKeys(_ context.Context, events []qemu.KeyEvent) error {
 
 func newTestConsole(t *testing.T) *console {
 	t.Helper()
-	c, err := openConsole(filepath.Join(t.TempDir(), "console.log"), event.NewEmitter("t", event.Discard))
+	c, err := openConsole(filepath.Join(t.TempDir(), "console.log"), event.NewEmitter("t", event.Discard), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,5 +92,36 @@ func TestKeyboardStopsWaitingWithoutEcho(t *testing.T) {
 	}
 	if guest.batches != 8 {
 		t.Errorf("sent %d key batches, want 8", guest.batches)
+	}
+}
+
+func TestConsoleMasksEchoedSecret(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "console.log")
+	var events []string
+	emitter := event.NewEmitter("t", event.SinkFunc(func(e event.Event) { events = append(events, string(e.Data)) }))
+	c, err := openConsole(path, emitter, []string{"hunter2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A bootloader echoes a typed password one key at a time.
+	for _, b := range []byte("boot: passwd=hunter2\n") {
+		c.Write([]byte{b})
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	log, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "boot: passwd=" + event.Mask + "\n"
+	if string(log) != want {
+		t.Errorf("console log = %q, want %q", log, want)
+	}
+	if got := strings.Join(events, ""); got != want {
+		t.Errorf("console events = %q, want %q", got, want)
+	}
+	if c.bytesSeen() != int64(len("boot: passwd=hunter2\n")) {
+		t.Errorf("bytesSeen = %d, want the raw byte count", c.bytesSeen())
 	}
 }

@@ -48,7 +48,7 @@ func (p *stepPrepare) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return fmt.Errorf("failed to create work directory: %w", err)
 	}
-	s.console, err = openConsole(filepath.Join(s.LogDir, "console.log"), s.Emitter)
+	s.console, err = openConsole(filepath.Join(s.LogDir, "console.log"), s.Emitter, s.Recipe.Secrets)
 	if err != nil {
 		return err
 	}
