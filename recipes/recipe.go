@@ -32,6 +32,10 @@ type Recipe struct {
 	// Secrets lists the values that must never appear in output: sensitive
 	// variables, the SSH password.
 	Secrets []string `toml:"-"`
+	// Warnings are problems that do not stop a build, such as a modifier
+	// key held by the boot command and never released, each prefixed with
+	// file:line:column.
+	Warnings []string `toml:"-"`
 	// Hash is the SHA-256 of the recipe file's bytes, hex encoded.
 	Hash string `toml:"-"`
 

@@ -53,7 +53,13 @@ func checkBootCommand(r *Recipe, errs *collector) {
 		text.WriteString(out)
 	}
 
-	_, _, err := boot.Parse(text.String())
+	_, warnings, err := boot.Parse(text.String())
+	for _, w := range warnings {
+		i := elementAt(starts, w.Pos)
+		p := errs.pos.lookup(base.index(i))
+		r.Warnings = append(r.Warnings, fmt.Sprintf("%s:%d:%d: %s: %s", errs.file, p.line, p.column,
+			base.index(i), maskSecrets(w.Msg, r.Secrets)))
+	}
 	for _, e := range splitErrors(err) {
 		var se *boot.SyntaxError
 		if !errors.As(e, &se) {

@@ -1,6 +1,9 @@
 package recipes
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestLoadBootCommandErrors(t *testing.T) {
 	tests := []struct {
@@ -61,5 +64,23 @@ command = ["<esc><wait>", "url=http://{{ .HTTPIP }}:{{ .HTTPPort }}/ key={{ .SSH
 `
 	if _, err := Load(writeRecipe(t, recipe), LoadOptions{}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestLoadBootCommandWarnings(t *testing.T) {
+	recipe := baseRecipe + `
+[boot]
+command = ["<esc>", "<leftShiftOn>abc"]
+`
+	r, err := Load(writeRecipe(t, recipe), LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Warnings) != 1 {
+		t.Fatalf("warnings = %q, want one", r.Warnings)
+	}
+	want := "recipe.toml:7:21: boot.command[1]: <leftShiftOn> has no matching <leftShiftOff>; the key stays down until the boot command ends"
+	if !strings.HasSuffix(r.Warnings[0], want) {
+		t.Errorf("warning:\n%s\nwant it to end with:\n%s", r.Warnings[0], want)
 	}
 }

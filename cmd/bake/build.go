@@ -51,6 +51,9 @@ func cmdValidate(o *options, paths []string, stdout, stderr io.Writer) int {
 	list, ok := loadRecipes(o, paths, stderr)
 	for _, r := range list {
 		fmt.Fprintf(stdout, "%s: ok (%s)\n", r.Path, r.Name)
+		for _, w := range r.Warnings {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 		for i, p := range r.Provision {
 			if len(p.Local) > 0 {
 				fmt.Fprintf(stdout, "  provisioner %d runs commands on this host (local): %s\n", i+1, strings.Join(p.Local, "; "))
