@@ -16,9 +16,9 @@ MIRROR=${BAKE_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 SUITE=bookworm
 SCRIPT_DIR=$(cd "$(dirname "$0")" && pwd)
 
-# Label of the Debian disk's root filesystem. GRUB finds its configuration by
-# this label, and the kernel command line and fstab mount the root by it, so
-# the disk boots whether it is attached as virtio, SCSI or IDE.
+# Label of the Debian disk's root file system. GRUB finds its configuration by
+# this label, and the kernel command line and fstab name the root by it, so
+# neither depends on the disk's device name (vda, sda) or BIOS drive number.
 ROOT_LABEL=debian-root
 # Virtual size of the Debian disk in MiB. The root partition starts at 1 MiB.
 DISK_MIB=2048
