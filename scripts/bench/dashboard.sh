@@ -8,7 +8,7 @@
 #            build for DASHBOARD_SECONDS, drawing to a 200x60
 #            pseudo-terminal, and reports CPU time (getrusage) and max RSS;
 #            a second run drops the same events without a dashboard to show
-#            the replay's own cost
+#            the replay's own cost, and a third draws a tenth of the rate
 #   real     bakes four copies of recipes/tiny-installer.toml with
 #            --parallel 4 and the dashboard in a 200x60 tmux window, samples
 #            bake's own CPU time and RSS from /proc (QEMU not counted) and
@@ -52,6 +52,9 @@ for mode in none tui; do
 	log "replay: mode $mode, 4 builds at $rate bytes/s each for $seconds s (load average $(cut -d' ' -f1 /proc/loadavg))"
 	"$out/replay" -mode "$mode" -builds 4 -rate "$rate" -duration "${seconds}s" >"$out/replay-$mode.json" </dev/null
 done
+low=$((rate / 10))
+log "replay: mode tui, 4 builds at $low bytes/s each for $seconds s (load average $(cut -d' ' -f1 /proc/loadavg))"
+"$out/replay" -mode tui -builds 4 -rate "$low" -duration "${seconds}s" >"$out/replay-tui-low.json" </dev/null
 
 # real_run bakes four tiny installers under the dashboard in tmux.
 real_run() {

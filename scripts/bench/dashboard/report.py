@@ -31,12 +31,13 @@ def ingest(path):
 def replay(out):
     print("| replay | seconds | console bytes in | terminal bytes out | CPU user + system | CPU, % of one core | max RSS | load (1 min) |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    for mode in ("none", "tui"):
+    for mode in ("none", "tui", "tui-low"):
         path = os.path.join(out, f"replay-{mode}.json")
         if not os.path.exists(path):
             continue
         r = json.load(open(path))
-        label = "events dropped, no dashboard" if mode == "none" else f"dashboard {r['columns']}x{r['rows']}"
+        label = f"4 × {r['rate_bytes_per_second_per_build'] / 1000:g} KB/s, "
+        label += "events dropped, no dashboard" if mode == "none" else f"dashboard {r['columns']}x{r['rows']}"
         print(f"| {label} | {r['seconds']:.1f} | {r['console_bytes'] / 1e6:.1f} MB | {r['terminal_bytes'] / 1e6:.1f} MB "
               f"| {r['user_seconds']:.2f} + {r['system_seconds']:.2f} s | {r['cpu_percent_of_one_core']:.1f} % "
               f"| {r['max_rss_mib']:.1f} MiB | {r['load1']} |")
