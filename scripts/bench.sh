@@ -56,6 +56,7 @@ checksum=sha256:$(sha256sum "$base" | cut -d' ' -f1)
 	echo "kernel $(uname -r)"
 	echo "qemu $(qemu-system-x86_64 --version | head -n 1)"
 	echo "bake $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+	echo "bake_binary $(date -u -r "$bake" +%Y-%m-%dT%H:%M:%SZ) $(sha256sum "$bake" | cut -c1-12)"
 	echo "runs $runs"
 } >"$out/machine"
 
@@ -78,6 +79,9 @@ run_bake() {
 	local dir=$out/bake-$1 probe start end
 	mkdir -p "$dir"
 	log "run $1: bake"
+	# bin/bake may be rebuilt while a long session runs, so each run records
+	# the binary it used.
+	sha256sum "$bake" | cut -c1-12 >"$dir/binary"
 	python3 "$bench/sshprobe.py" --events "$dir/events.json" --out "$dir/probe.json" --deadline 3600 &
 	probe=$!
 	loadavg "$dir/load" before

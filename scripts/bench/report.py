@@ -126,7 +126,8 @@ def main():
     print(f"## Run of {machine['date']}\n")
     print(f"- host: {machine['cpus']} CPUs ({machine['cpu']}), {int(machine['memory_kib']) // 1024} MiB, "
           f"kernel {machine['kernel']}")
-    print(f"- {machine['qemu']}, TCG; bake at commit {machine['bake']}")
+    binary = machine.get("bake_binary", "unknown")
+    print(f"- {machine['qemu']}, TCG; repository at commit {machine['bake']}, bake binary built {binary}")
     print(f"- {runs} of {machine['runs']} planned runs of each tool, alternating; medians with (min–max)")
     loads = [float(r["load"][k]) for r in bakes + scripts for k in ("before", "after")]
     print(f"- 1-minute load average at the start and end of each run: median {fmt(statistics.median(loads), 2)}, "
