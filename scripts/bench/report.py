@@ -128,6 +128,13 @@ def main():
           f"kernel {machine['kernel']}")
     binary = machine.get("bake_binary", "unknown")
     print(f"- {machine['qemu']}, TCG; repository at commit {machine['bake']}, bake binary built {binary}")
+    digests = set()
+    for i in range(1, runs + 1):
+        path = os.path.join(root, f"bake-{i}", "binary")
+        if os.path.exists(path):
+            digests.add(open(path).read().strip())
+    if len(digests) > 1:
+        print(f"- warning: bin/bake changed during the session ({len(digests)} different binaries)")
     print(f"- {runs} of {machine['runs']} planned runs of each tool, alternating; medians with (min–max)")
     loads = [float(r["load"][k]) for r in bakes + scripts for k in ("before", "after")]
     print(f"- 1-minute load average at the start and end of each run: median {fmt(statistics.median(loads), 2)}, "
