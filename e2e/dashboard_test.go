@@ -176,19 +176,20 @@ type tmux struct {
 
 func newTmux(t *testing.T) *tmux {
 	t.Helper()
-	tm := &tmux{socket: fmt.Sprintf("bake-e2e-%d", os.Getpid())}
+	// The socket lives in a test directory, so it goes with the test.
+	tm := &tmux{socket: filepath.Join(t.TempDir(), "tmux.sock")}
 	t.Cleanup(func() {
 		// Quitting the dashboard lets bake clean up its VMs; killing the
 		// server then ends the pane if bake is still there.
-		exec.Command("tmux", "-L", tm.socket, "send-keys", "-t", "bake", "q").Run()
-		exec.Command("tmux", "-L", tm.socket, "kill-server").Run()
+		exec.Command("tmux", "-S", tm.socket, "send-keys", "-t", "bake", "q").Run()
+		exec.Command("tmux", "-S", tm.socket, "kill-server").Run()
 	})
 	return tm
 }
 
 func (tm *tmux) run(t *testing.T, args ...string) {
 	t.Helper()
-	cmd := exec.Command("tmux", append([]string{"-L", tm.socket}, args...)...)
+	cmd := exec.Command("tmux", append([]string{"-S", tm.socket}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("tmux %s failed: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -196,7 +197,7 @@ func (tm *tmux) run(t *testing.T, args ...string) {
 
 func (tm *tmux) capture(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("tmux", "-L", tm.socket, "capture-pane", "-p", "-t", "bake").Output()
+	out, err := exec.Command("tmux", "-S", tm.socket, "capture-pane", "-p", "-t", "bake").Output()
 	if err != nil {
 		t.Fatalf("tmux capture-pane failed: %v", err)
 	}
