@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -20,7 +21,10 @@ import (
 const (
 	DefaultTimeout        = 5 * time.Minute
 	DefaultAttemptTimeout = 2 * time.Second
-	DefaultRetryInterval  = 200 * time.Millisecond
+	// DefaultHandshakeTimeout is long because a banner proves sshd runs:
+	// giving up on a slow handshake only starts a slower one.
+	DefaultHandshakeTimeout = time.Minute
+	DefaultRetryInterval    = 200 * time.Millisecond
 )
 
 // Config describes how to reach a guest's sshd.
@@ -32,9 +36,14 @@ type Config struct {
 	// Timeout bounds the whole wait for sshd, across all attempts. Zero
 	// means DefaultTimeout.
 	Timeout time.Duration
-	// AttemptTimeout bounds one attempt: TCP connect plus the whole SSH
-	// handshake and authentication. Zero means DefaultAttemptTimeout.
+	// AttemptTimeout bounds one attempt until the server's first bytes
+	// (its version banner) arrive. Zero means DefaultAttemptTimeout.
 	AttemptTimeout time.Duration
+	// HandshakeTimeout bounds the rest of the attempt once the banner has
+	// arrived: key exchange and authentication, which a guest under
+	// emulation on a busy host can take many seconds to finish. Zero means
+	// DefaultHandshakeTimeout.
+	HandshakeTimeout time.Duration
 	// RetryInterval is the pause between attempts. Zero means
 	// DefaultRetryInterval.
 	RetryInterval time.Duration
@@ -47,6 +56,9 @@ func (cfg *Config) setDefaults() {
 	}
 	if cfg.AttemptTimeout <= 0 {
 		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
 	if cfg.RetryInterval <= 0 {
 		cfg.RetryInterval = DefaultRetryInterval
@@ -183,12 +195,25 @@ func attempt(ctx context.Context, cfg Config, deadline time.Time) (*Client, erro
 	if err != nil {
 		return nil, err
 	}
-	// The deadline covers the handshake's reads and writes, and closing the
+	// QEMU's user-mode network accepts the TCP connection before the guest
+	// is up, and the handshake then hangs without a byte. So the short
+	// deadline lasts until the server's banner arrives; after that sshd is
+	// known to run and the handshake gets HandshakeTimeout. Closing the
 	// connection when ctx ends stops a handshake that is blocked in a read.
 	if err := conn.SetDeadline(deadline); err != nil {
 		conn.Close()
 		return nil, err
 	}
+	overall, hasOverall := ctx.Deadline()
+	conn = &bannerConn{Conn: conn, onBanner: func(c net.Conn) {
+		extended := time.Now().Add(cfg.HandshakeTimeout)
+		if hasOverall && overall.Before(extended) {
+			extended = overall
+		}
+		if extended.After(deadline) {
+			c.SetDeadline(extended)
+		}
+	}}
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
@@ -212,6 +237,21 @@ func attempt(ctx context.Context, cfg Config, deadline time.Time) (*Client, erro
 		return nil, fmt.Errorf("ssh: connection to %s closed after the handshake: %w", cfg.Addr, context.Cause(ctx))
 	}
 	return newClient(ssh.NewClient(sshConn, chans, reqs), hostKey, cfg), nil
+}
+
+// bannerConn calls onBanner once, when the first bytes arrive.
+type bannerConn struct {
+	net.Conn
+	once     sync.Once
+	onBanner func(net.Conn)
+}
+
+func (c *bannerConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.once.Do(func() { c.onBanner(c.Conn) })
+	}
+	return n, err
 }
 
 // hostKeyAlgorithms lists ed25519 and ECDSA before RSA. Dropbear 2022.83,

@@ -275,3 +275,76 @@ func TestConnectMissingCredentials(t *testing.T) {
 func newRecordingEmitter(rec *recorder) *event.Emitter {
 	return event.NewEmitter("b", rec)
 }
+
+// slowProxy forwards to addr, but holds back the server's bytes after its
+// version banner for delay, like sshd in a guest that emulation slows down.
+func slowProxy(t *testing.T, addr string, delay time.Duration) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			server, err := net.Dial("tcp", addr)
+			if err != nil {
+				client.Close()
+				continue
+			}
+			go func() {
+				buf := make([]byte, 32<<10)
+				first := true
+				for {
+					n, err := server.Read(buf)
+					if n > 0 {
+						if !first {
+							time.Sleep(delay)
+						}
+						first = false
+						client.Write(buf[:n])
+					}
+					if err != nil {
+						client.Close()
+						return
+					}
+				}
+			}()
+			go func() {
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := client.Read(buf)
+					if n > 0 {
+						server.Write(buf[:n])
+					}
+					if err != nil {
+						server.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+func TestConnectSlowHandshakeAfterBanner(t *testing.T) {
+	key := newTestKey(t)
+	srv := (&sshtest.Server{AuthorizedKey: key.Signer.PublicKey()}).Start(t)
+	addr := slowProxy(t, srv.Addr, 300*time.Millisecond)
+
+	// Each step of the handshake after the banner takes longer than a whole
+	// attempt may take before the banner; the attempt must not give up.
+	client, err := Connect(context.Background(), Config{
+		Addr: addr, User: "root", Signer: key.Signer,
+		Timeout: 20 * time.Second, AttemptTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("Connect through a slow sshd: %v", err)
+	}
+	client.Close()
+}
