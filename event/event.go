@@ -45,6 +45,9 @@ type Event struct {
 	Duration time.Duration `json:"duration_ns,omitempty"`
 	HTTP     *HTTP         `json:"http,omitempty"`
 	Artifact *ArtifactInfo `json:"artifact,omitempty"`
+	// Interrupted is set on build.finished when a signal or the user
+	// stopped the build, as opposed to a failure.
+	Interrupted bool `json:"interrupted,omitempty"`
 }
 
 // HTTP describes one request the guest made to the seed server.

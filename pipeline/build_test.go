@@ -126,8 +126,8 @@ func TestBuildWithFakeQEMU(t *testing.T) {
 	if len(starts) != 1 {
 		t.Fatalf("fake started %d times, want 1", len(starts))
 	}
-	if !strings.Contains(starts[0], "seed.iso,id=seed0,if=ide,media=cdrom") {
-		t.Errorf("qemu argv lacks the cloud-init seed CD: %s", starts[0])
+	if !strings.Contains(starts[0], "seed.iso,id=seed0,format=raw,readonly=on,if=virtio") {
+		t.Errorf("qemu argv lacks the read-only cloud-init seed disk: %s", starts[0])
 	}
 	qmp := fx.fake.QMPCommandNames()
 	for _, want := range []string{"qmp_capabilities", "query-version", "input-send-event"} {

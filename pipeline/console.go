@@ -82,22 +82,26 @@ func (c *console) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-// waitFor blocks until text appears in output that arrived after mark.
-func (c *console) waitFor(ctx context.Context, text string, since int64, timeout time.Duration) error {
+// WaitFor implements the boot typer's console waiter. It matches output
+// since the end of the previous match, or since the VM started, so a prompt
+// printed during boot.wait and the echo of a line typed just before the
+// wait both count.
+func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	needle := []byte(text)
 	for {
 		c.mu.Lock()
-		start := int64(len(c.window)) - (c.total - since)
-		if start < 0 {
-			start = 0
+		windowStart := c.total - int64(len(c.window))
+		from := max(c.since-windowStart, 0)
+		i := bytes.Index(c.window[from:], needle)
+		if i >= 0 {
+			c.since = windowStart + from + int64(i+len(needle))
 		}
-		found := bytes.Contains(c.window[start:], needle)
 		tail := lastConsoleLine(c.window)
 		changed := c.changed
 		c.mu.Unlock()
-		if found {
+		if i >= 0 {
 			return nil
 		}
 		select {
@@ -109,16 +113,6 @@ func (c *console) waitFor(ctx context.Context, text string, since int64, timeout
 				timeout, text, tail, c.path)
 		}
 	}
-}
-
-// WaitFor implements the boot typer's console waiter. It matches output
-// that arrived after the last key was sent (or since the VM started), so a
-// prompt printed during boot.wait is not missed.
-func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duration) error {
-	c.mu.Lock()
-	since := c.since
-	c.mu.Unlock()
-	return c.waitFor(ctx, text, since, timeout)
 }
 
 // waitGrowth waits until the console has more than since bytes, for at
@@ -149,13 +143,6 @@ func (c *console) bytesSeen() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rawTotal
-}
-
-// keysSent moves the start of the WaitFor window to the current output.
-func (c *console) keysSent() {
-	c.mu.Lock()
-	c.since = c.total
-	c.mu.Unlock()
 }
 
 // Tail returns up to n bytes of the most recent console output.

@@ -125,3 +125,26 @@ func TestConsoleMasksEchoedSecret(t *testing.T) {
 		t.Errorf("bytesSeen = %d, want the raw byte count", c.bytesSeen())
 	}
 }
+
+func TestConsoleWaitForSpansKeys(t *testing.T) {
+	c := newTestConsole(t)
+	ctx := context.Background()
+	c.Write([]byte("boot: "))
+	// A prompt printed before the wait started counts.
+	if err := c.WaitFor(ctx, "boot:", time.Second); err != nil {
+		t.Fatalf("prompt printed before the wait: %v", err)
+	}
+	// The echo of a typed line arrives key by key before the wait; the
+	// whole line counts, although no single chunk contains it.
+	for _, b := range []byte("install seed=/seed.sh") {
+		c.Write([]byte{b})
+	}
+	if err := c.WaitFor(ctx, "/seed.sh", time.Second); err != nil {
+		t.Fatalf("echo of the typed line: %v", err)
+	}
+	// Text before the previous match does not match again.
+	err := c.WaitFor(ctx, "boot:", 100*time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), `timed out after 100ms waiting for "boot:"`) {
+		t.Errorf("a second wait for an old prompt = %v, want a timeout", err)
+	}
+}

@@ -145,12 +145,17 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 	if runErr != nil && b.Options.PauseOnError && parent.Err() == nil {
 		b.pause(parent, s, runErr)
 	}
+	interrupted := runErr != nil && parent.Err() != nil
+	if interrupted {
+		b.Emitter.Warnf("interrupted during %s: stopping the VM and removing temporary files", s.lastStep)
+		runErr = &InterruptedError{Step: s.lastStep, Cause: runErr}
+	}
 	cleanupErr := b.cleanup(s)
 	res = Result{OutputDir: s.OutputDir, LogDir: s.LogDir, Artifacts: s.Artifacts, Err: runErr}
 	if runErr == nil && cleanupErr != nil {
 		res.Err = cleanupErr
 	}
-	done := event.Event{Kind: event.BuildFinished, Duration: time.Since(started), Message: s.OutputDir}
+	done := event.Event{Kind: event.BuildFinished, Duration: time.Since(started), Message: s.OutputDir, Interrupted: interrupted}
 	if res.Err != nil {
 		done.Err = res.Err.Error()
 		done.Message = s.LogDir
@@ -160,6 +165,7 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 }
 
 func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
+	s.lastStep = step.Name()
 	b.Emitter.SetStep(step.Name())
 	b.Emitter.Emit(event.Event{Kind: event.StepStarted})
 	start := time.Now()
@@ -229,6 +235,19 @@ func (b *Build) runStepWithRetry(ctx context.Context, s *State, step Step) error
 		return err
 	}
 }
+
+// InterruptedError reports a build stopped by a signal or the user rather
+// than by a failure. Cause is the error the running step returned.
+type InterruptedError struct {
+	Step  string
+	Cause error
+}
+
+func (e *InterruptedError) Error() string {
+	return "interrupted during " + e.Step + " (the VM was stopped and temporary files removed)"
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Cause }
 
 // Decision is what to do about a failed step.
 type Decision int

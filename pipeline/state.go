@@ -47,6 +47,8 @@ type State struct {
 	StopMethod  string // how the guest stopped: "guest", "acpi", "quit"
 	expectingVM bool   // set once QEMU exiting is expected
 
+	lastStep string // the step running or last run
+
 	Timings   []Timing
 	Artifacts []event.ArtifactInfo
 

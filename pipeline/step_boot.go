@@ -106,7 +106,6 @@ func (k keyboard) SendKeys(ctx context.Context, events []boot.KeyEvent) error {
 	}
 	before := k.console.bytesSeen()
 	err := k.m.SendKeys(ctx, out)
-	k.console.keysSent()
 	if err != nil || k.echo == nil || k.echo.disabled || !completesStroke(events) {
 		return err
 	}

@@ -165,7 +165,10 @@ func machineConfig(s *State) (qemu.Config, error) {
 		cfg.BootOrder = "cd"
 	}
 	if s.SeedISO != "" {
-		cfg.Drives = append(cfg.Drives, qemu.Drive{ID: "seed0", Path: s.SeedISO, Format: "raw", CDROM: true})
+		// The seed goes in as a read-only virtio disk, not a CD: cloud-init
+		// finds it by its label either way, and Debian's cloud kernel has no
+		// AHCI driver, so on a q35 machine it would not see a CD.
+		cfg.Drives = append(cfg.Drives, qemu.Drive{ID: "seed0", Path: s.SeedISO, Format: "raw", Interface: "virtio", ReadOnly: true})
 	}
 	if r.VM.Firmware == "efi" {
 		code, vars, err := qemu.FindEFI()

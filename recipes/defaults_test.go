@@ -77,7 +77,7 @@ func TestLoadResolvesPaths(t *testing.T) {
 	}
 	for _, p := range []string{"recipes/base.qcow2", "recipes/SHA256SUMS", "recipes/vmlinuz", "recipes/files/motd",
 		"recipes/files/run.sh", "recipes/files/vendor-data", "recipes/id_ed25519"} {
-		writeFile(t, filepath.Join(dir, p), "")
+		writeFile(t, filepath.Join(dir, p), "content")
 	}
 	path := filepath.Join(recipeDir, "paths.toml")
 	writeFile(t, path, `name = "paths"

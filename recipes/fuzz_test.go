@@ -40,7 +40,7 @@ func FuzzLoad(f *testing.F) {
 }
 
 func writeFileF(f *testing.F, path string) {
-	if err := os.WriteFile(path, nil, 0o644); err != nil {
+	if err := os.WriteFile(path, []byte("content"), 0o644); err != nil {
 		f.Fatal(err)
 	}
 }

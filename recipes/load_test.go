@@ -23,7 +23,7 @@ disk_image = "base.qcow2"
 func writeRecipe(t *testing.T, text string) string {
 	t.Helper()
 	dir := t.TempDir()
-	writeFile(t, filepath.Join(dir, "base.qcow2"), "")
+	writeFile(t, filepath.Join(dir, "base.qcow2"), "QFI\xfb")
 	path := filepath.Join(dir, "recipe.toml")
 	writeFile(t, path, text)
 	return path
@@ -504,5 +504,32 @@ func TestLoadTooManyKeys(t *testing.T) {
 	got := loadError(t, writeRecipe(t, b.String()), LoadOptions{})
 	if want := "recipe.toml: 10002 keys, more than the 10000 maximum"; got != want {
 		t.Errorf("error = %q, want %q", got, want)
+	}
+}
+
+func TestLoadRejectsUnusableImages(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "empty.qcow2"), "")
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		image string
+		want  string
+	}{
+		{"empty file", "empty.qcow2", "source.disk_image: empty file: " + filepath.Join(dir, "empty.qcow2") + ": name a disk image or ISO file"},
+		{"directory", "adir", "source.disk_image: not a regular file: " + filepath.Join(dir, "adir") + ": name a disk image or ISO file"},
+		{"URL without host", "http:///base.qcow2", `source.disk_image: invalid URL "http:///base.qcow2": it has no host`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(dir, "recipe.toml")
+			writeFile(t, path, "name = \"x\"\n[source]\ndisk_image = \""+tt.image+"\"\nchecksum = \"none\"\n")
+			_, err := Load(path, LoadOptions{})
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error = %v, want it to contain %q", err, tt.want)
+			}
+		})
 	}
 }

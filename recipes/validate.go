@@ -2,6 +2,7 @@ package recipes
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -288,9 +289,32 @@ func checkFiles(r *Recipe, errs *collector) {
 			errs.add(path, "not a directory: %s", p)
 		}
 	}
-	exists(keyPath{"source", "disk_image"}, r.Source.DiskImage, false)
+	// A disk image or ISO must be a regular file with content: QEMU boots
+	// an empty disk without complaint, and the build would then wait out
+	// the SSH timeout.
+	image := func(path keyPath, p string) {
+		if p == "" {
+			return
+		}
+		if IsURL(p) {
+			if u, err := url.Parse(p); err != nil || (u.Scheme != "file" && u.Host == "") {
+				errs.add(path, "invalid URL %q: it has no host", p)
+			}
+			return
+		}
+		info, err := os.Stat(p)
+		switch {
+		case err != nil:
+			errs.add(path, "file not found: %s", p)
+		case !info.Mode().IsRegular():
+			errs.add(path, "not a regular file: %s: name a disk image or ISO file", p)
+		case info.Size() == 0:
+			errs.add(path, "empty file: %s: name a disk image or ISO file", p)
+		}
+	}
+	image(keyPath{"source", "disk_image"}, r.Source.DiskImage)
 	for i, iso := range r.Source.ISO {
-		exists(keyPath{"source", "iso"}.index(i), iso, false)
+		image(keyPath{"source", "iso"}.index(i), iso)
 	}
 	if p, ok := strings.CutPrefix(r.Source.Checksum, "file:"); ok {
 		exists(keyPath{"source", "checksum"}, p, false)

@@ -28,17 +28,18 @@ type JUnit struct {
 var _ event.Sink = (*JUnit)(nil)
 
 type junitBuild struct {
-	name       string
-	start      time.Time
-	last       time.Time
-	finished   bool
-	duration   time.Duration
-	err        string
-	failedStep string
-	errors     []string // messages of Error events
-	steps      []junitStep
-	console    lineSplitter
-	tail       []string // at most consoleTailLines
+	name        string
+	start       time.Time
+	last        time.Time
+	finished    bool
+	interrupted bool
+	duration    time.Duration
+	err         string
+	failedStep  string
+	errors      []string // messages of Error events
+	steps       []junitStep
+	console     lineSplitter
+	tail        []string // at most consoleTailLines
 }
 
 type junitStep struct {
@@ -74,6 +75,7 @@ func (j *JUnit) Emit(ev event.Event) {
 		b.finished = true
 		b.duration = ev.Duration
 		b.err = ev.Err
+		b.interrupted = ev.Interrupted
 		b.addConsole(b.console.flush())
 	case event.StepStarted:
 		b.steps = append(b.steps, junitStep{name: ev.Step, start: ev.Time})

@@ -114,6 +114,12 @@ func (b *junitBuild) testCase(class string) xmlTestCase {
 			Type:    "unfinished",
 			Body:    b.problemBody("build did not finish"),
 		}
+	case b.interrupted:
+		tc.Error = &xmlProblem{
+			Message: cleanMessage(b.err),
+			Type:    "interrupted",
+			Body:    b.problemBody(b.err),
+		}
 	case b.err != "":
 		tc.Failure = &xmlProblem{
 			Message: cleanMessage(b.err),

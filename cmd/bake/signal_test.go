@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -81,15 +80,17 @@ func TestBuildSignals(t *testing.T) {
 
 			signalled := false
 			var finished struct {
-				Err string `json:"error"`
+				Err         string `json:"error"`
+				Interrupted bool   `json:"interrupted"`
 			}
 			scanner := bufio.NewScanner(stdout)
 			scanner.Buffer(nil, 1<<20)
 			for scanner.Scan() {
 				var ev struct {
-					Kind string `json:"kind"`
-					Step string `json:"step"`
-					Err  string `json:"error"`
+					Kind        string `json:"kind"`
+					Step        string `json:"step"`
+					Err         string `json:"error"`
+					Interrupted bool   `json:"interrupted"`
 				}
 				if err := json.Unmarshal(scanner.Bytes(), &ev); err != nil {
 					t.Errorf("stdout line is not JSON: %v: %s", err, scanner.Text())
@@ -102,7 +103,7 @@ func TestBuildSignals(t *testing.T) {
 					}
 				}
 				if ev.Kind == "build.finished" {
-					finished.Err = ev.Err
+					finished.Err, finished.Interrupted = ev.Err, ev.Interrupted
 				}
 			}
 			err = cmd.Wait()
@@ -113,8 +114,11 @@ func TestBuildSignals(t *testing.T) {
 			if !errors.As(err, &exitErr) || exitErr.ExitCode() != tt.wantCode {
 				t.Errorf("bake ended with %v, want exit status %d\nstderr:\n%s", err, tt.wantCode, stderr.String())
 			}
-			if !strings.Contains(finished.Err, "context canceled") {
-				t.Errorf("build.finished error = %q, want the cancellation", finished.Err)
+			if finished.Err != "interrupted during ssh (the VM was stopped and temporary files removed)" {
+				t.Errorf("build.finished error = %q, want the interruption", finished.Err)
+			}
+			if !finished.Interrupted {
+				t.Error("build.finished does not say the build was interrupted")
 			}
 
 			if pids := fake.WaitGone(3 * time.Second); len(pids) > 0 {
