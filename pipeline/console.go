@@ -28,7 +28,15 @@ type console struct {
 	since    int64  // WaitFor matches masked output after this offset
 	rawTotal int64  // bytes received from the guest, for echo pacing
 	changed  chan struct{}
+
+	// onPanic is called once when the guest kernel panics.
+	onPanic  func(line string)
+	panicked bool
 }
+
+// kernelPanic starts the line a Linux kernel prints when it panics. The
+// guest will not recover, so there is no point waiting out a timeout.
+var kernelPanic = []byte("Kernel panic - not syncing")
 
 // redactHold is how long output that may begin a secret is held back
 // before it is passed on unmasked, so a prompt is not hidden for long.
@@ -74,7 +82,24 @@ func (c *console) pass(p []byte) {
 	}
 	c.total += int64(len(p))
 	c.notifyLocked()
+	var panicLine string
+	if !c.panicked && c.onPanic != nil {
+		// The marker may straddle two writes, so look a little before p.
+		from := max(len(c.window)-len(p)-len(kernelPanic), 0)
+		if i := bytes.Index(c.window[from:], kernelPanic); i >= 0 {
+			c.panicked = true
+			rest := c.window[from+i:]
+			if j := bytes.IndexAny(rest, "\r\n"); j >= 0 {
+				rest = rest[:j]
+			}
+			panicLine = string(rest)
+		}
+	}
+	onPanic := c.onPanic
 	c.mu.Unlock()
+	if panicLine != "" {
+		onPanic(panicLine)
+	}
 }
 
 func (c *console) notifyLocked() {

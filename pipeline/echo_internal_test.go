@@ -148,3 +148,16 @@ func TestConsoleWaitForSpansKeys(t *testing.T) {
 		t.Errorf("a second wait for an old prompt = %v, want a timeout", err)
 	}
 }
+
+func TestConsoleReportsKernelPanic(t *testing.T) {
+	c := newTestConsole(t)
+	var lines []string
+	c.onPanic = func(line string) { lines = append(lines, line) }
+	c.Write([]byte("[    3.6] Kernel pan"))
+	c.Write([]byte("ic - not syncing: IO-APIC + timer doesn't work!\r\n[    3.7] more\n"))
+	c.Write([]byte("Kernel panic - not syncing: again\n"))
+	want := "Kernel panic - not syncing: IO-APIC + timer doesn't work!"
+	if len(lines) != 1 || lines[0] != want {
+		t.Errorf("panic callbacks = %q, want one with %q", lines, want)
+	}
+}

@@ -52,6 +52,9 @@ func (p *stepPrepare) Run(ctx context.Context, s *State) error {
 	if err != nil {
 		return err
 	}
+	s.console.onPanic = func(line string) {
+		s.fail(fmt.Errorf("the guest kernel panicked: %q; console log: %s", line, s.console.path))
+	}
 	s.Emitter.Infof("logs in %s", s.LogDir)
 
 	// An ephemeral key is made even when the recipe names its own key or a
