@@ -126,6 +126,7 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 	b.mu.Unlock()
 	started := time.Now()
 	parent := ctx
+	s.parent = parent
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	s.setFailure(cancel)
@@ -142,10 +143,12 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 		}
 	}
 
+	// A step that failed before any interruption is a failure, even when
+	// the user then ends a pause with Ctrl-C.
+	interrupted := runErr != nil && !s.failedFirst && parent.Err() != nil
 	if runErr != nil && b.Options.PauseOnError && parent.Err() == nil {
 		b.pause(parent, s, runErr)
 	}
-	interrupted := runErr != nil && parent.Err() != nil
 	if interrupted {
 		b.Emitter.Warnf("interrupted during %s: stopping the VM and removing temporary files", s.lastStep)
 		runErr = &InterruptedError{Step: s.lastStep, Cause: runErr}
@@ -166,6 +169,11 @@ func (b *Build) Run(ctx context.Context) (res Result) {
 
 func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 	s.lastStep = step.Name()
+	defer func() {
+		if s.stepFailed && s.parent.Err() == nil {
+			s.failedFirst = true
+		}
+	}()
 	b.Emitter.SetStep(step.Name())
 	b.Emitter.Emit(event.Event{Kind: event.StepStarted})
 	start := time.Now()
@@ -184,6 +192,7 @@ func (b *Build) runStep(ctx context.Context, s *State, step Step) error {
 			err = fmt.Errorf("%s: %w", step.Name(), err)
 		}
 		finished.Err = err.Error()
+		s.stepFailed = true
 	}
 	b.Emitter.Emit(finished)
 	return err

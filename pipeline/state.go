@@ -47,7 +47,10 @@ type State struct {
 	StopMethod  string // how the guest stopped: "guest", "acpi", "quit"
 	expectingVM bool   // set once QEMU exiting is expected
 
-	lastStep string // the step running or last run
+	lastStep    string          // the step running or last run
+	stepFailed  bool            // a step returned an error
+	failedFirst bool            // a step failed before the build was interrupted
+	parent      context.Context // the caller's context, which a signal cancels
 
 	Timings   []Timing
 	Artifacts []event.ArtifactInfo

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -91,24 +92,17 @@ func cmdBuild(ctx context.Context, o *options, paths []string, stdout, stderr io
 		fmt.Fprintf(stderr, "bake: %v\n", err)
 		return exitUsage
 	}
-	var failed int
-	quit := false
+	var results *tally
 	if dashboard {
-		failed, quit = runDashboard(ctx, o, list, sinks, stdout)
+		results = runDashboard(ctx, o, list, sinks, stdout)
 	} else {
-		failed = runBuilds(ctx, o, list, sinks, &registry{})
+		results = runBuilds(ctx, o, list, sinks, &registry{})
 	}
 	if err := finish(); err != nil {
 		fmt.Fprintf(stderr, "bake: %v\n", err)
 		return exitBuildFailed
 	}
-	if quit {
-		return exitSIGINT
-	}
-	if failed > 0 {
-		return exitBuildFailed
-	}
-	return exitOK
+	return results.exitCode()
 }
 
 func filterRecipes(list []*recipes.Recipe, o *options) []*recipes.Recipe {
@@ -177,7 +171,40 @@ func verbosity(s event.Sink, verbose bool) event.Sink {
 
 // runBuilds runs the recipes with bounded parallelism and returns how many
 // failed.
-func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink, reg *registry) int {
+// tally counts finished builds that did not succeed.
+type tally struct {
+	mu          sync.Mutex
+	failed      int  // failed on their own
+	interrupted int  // stopped by a signal, the dashboard or --fail-fast
+	quit        bool // the user quit the dashboard while builds ran
+}
+
+func (t *tally) add(err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var stopped *pipeline.InterruptedError
+	if errors.As(err, &stopped) {
+		t.interrupted++
+	} else {
+		t.failed++
+	}
+}
+
+// exitCode returns exitInterrupted when any build was stopped, which the
+// caller turns into 130 or 143 for the signal that stopped it.
+func (t *tally) exitCode() int {
+	switch {
+	case t.quit:
+		return exitSIGINT
+	case t.interrupted > 0:
+		return exitInterrupted
+	case t.failed > 0:
+		return exitBuildFailed
+	}
+	return exitOK
+}
+
+func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink event.Sink, reg *registry) *tally {
 	limit, why := o.parallel, "set by --parallel"
 	if limit == 0 {
 		limit, why = defaultParallel(list)
@@ -191,8 +218,7 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 	}
 	sem := make(chan struct{}, limit)
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	failed := 0
+	results := &tally{}
 	for _, r := range list {
 		wg.Add(1)
 		go func(r *recipes.Recipe) {
@@ -204,10 +230,9 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
-				emitter.Emit(event.Event{Kind: event.BuildFinished, Err: "not started: " + ctx.Err().Error()})
-				mu.Lock()
-				failed++
-				mu.Unlock()
+				err := &pipeline.InterruptedError{Step: "start", Cause: ctx.Err()}
+				emitter.Emit(event.Event{Kind: event.BuildFinished, Err: err.Error(), Interrupted: true})
+				results.add(err)
 				return
 			}
 			defer func() { <-sem }()
@@ -223,9 +248,7 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 			reg.add(b)
 			res := b.Run(ctx)
 			if res.Err != nil {
-				mu.Lock()
-				failed++
-				mu.Unlock()
+				results.add(res.Err)
 				if o.failFast {
 					cancel()
 				}
@@ -233,7 +256,7 @@ func runBuilds(ctx context.Context, o *options, list []*recipes.Recipe, sink eve
 		}(r)
 	}
 	wg.Wait()
-	return failed
+	return results
 }
 
 // defaultParallel allows one build per two cores and per 2 GiB of the

@@ -51,17 +51,17 @@ func (r *registry) attach(name string, data []byte) {
 
 // runDashboard runs the builds with the dashboard in front and returns the
 // number of failed builds and whether the user quit early.
-func runDashboard(ctx context.Context, o *options, list []*recipes.Recipe, extra event.Sink, stdout io.Writer) (int, bool) {
+func runDashboard(ctx context.Context, o *options, list []*recipes.Recipe, extra event.Sink, stdout io.Writer) *tally {
 	events := make(chan event.Event, 1024)
 	sink := event.Fanout{extra, event.SinkFunc(func(e event.Event) { events <- e })}
 
 	buildCtx, stopBuilds := context.WithCancel(ctx)
 	defer stopBuilds()
 	reg := &registry{}
-	failed := 0
+	var results *tally
 	done := make(chan struct{})
 	go func() {
-		failed = runBuilds(buildCtx, o, list, sink, reg)
+		results = runBuilds(buildCtx, o, list, sink, reg)
 		close(events)
 		close(done)
 	}()
@@ -83,5 +83,6 @@ func runDashboard(ctx context.Context, o *options, list []*recipes.Recipe, extra
 		stopBuilds()
 	}
 	<-done
-	return failed, errors.Is(err, tui.ErrQuit)
+	results.quit = errors.Is(err, tui.ErrQuit)
+	return results
 }

@@ -19,6 +19,10 @@ const (
 	exitUsage       = 2
 	exitSIGINT      = 130
 	exitSIGTERM     = 143
+
+	// exitInterrupted is returned by commands when a build was stopped
+	// rather than failed; run maps it to the signal's code.
+	exitInterrupted = -1
 )
 
 var version = ""
@@ -65,13 +69,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bake: unknown command %q\n%s", rest[0], usageHint)
 		return exitUsage
 	}
-	if sig := signals.received(); sig != nil {
-		if sig == syscall.SIGTERM {
-			return exitSIGTERM
-		}
-		return exitSIGINT
+	if code != exitInterrupted {
+		return code
 	}
-	return code
+	switch signals.received() {
+	case syscall.SIGTERM:
+		return exitSIGTERM
+	case nil:
+		// Stopped by --fail-fast after another build failed.
+		return exitBuildFailed
+	}
+	return exitSIGINT
 }
 
 func bakeVersion() string {
