@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -17,7 +15,8 @@ import (
 // stepPrepare creates the work and log directories, checks and locks the
 // output directory, and makes the build's SSH key.
 type stepPrepare struct {
-	lock *os.File
+	lock     *os.File
+	lockPath string
 }
 
 func (*stepPrepare) Name() string { return "prepare" }
@@ -68,26 +67,37 @@ func (p *stepPrepare) Run(ctx context.Context, s *State) error {
 }
 
 // lockOutput takes an exclusive lock for the output directory, so a second
-// bake building into the same place is rejected instead of racing.
+// bake building into the same place is rejected instead of racing, whatever
+// BAKE_HOME each uses. The lock file sits beside the output directory.
 func (p *stepPrepare) lockOutput(s *State) error {
-	dir := filepath.Join(s.Options.Home, "locks")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("failed to create lock directory: %w", err)
+	parent := filepath.Dir(s.OutputDir)
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("failed to create %q: %w", parent, err)
 	}
-	sum := sha256.Sum256([]byte(s.OutputDir))
-	f, err := os.OpenFile(filepath.Join(dir, hex.EncodeToString(sum[:8])+".lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return fmt.Errorf("failed to create lock file: %w", err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("another bake process is building into %q: wait for it or choose another output.directory", s.OutputDir)
+	path := filepath.Join(parent, "."+filepath.Base(s.OutputDir)+".lock")
+	// The holder removes the lock file when it finishes, so a process that
+	// opened the file just before then may hold a lock on a removed file:
+	// it checks the path still names the file it locked, and retries.
+	for {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if err != nil {
+			return fmt.Errorf("failed to create lock file: %w", err)
 		}
-		return fmt.Errorf("failed to lock output directory %q: %w", s.OutputDir, err)
+		if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+			f.Close()
+			if errors.Is(err, syscall.EWOULDBLOCK) {
+				return fmt.Errorf("another bake process is building into %q: wait for it or choose another output.directory", s.OutputDir)
+			}
+			return fmt.Errorf("failed to lock output directory %q: %w", s.OutputDir, err)
+		}
+		held, err1 := f.Stat()
+		named, err2 := os.Stat(path)
+		if err1 == nil && err2 == nil && os.SameFile(held, named) {
+			p.lock, p.lockPath = f, path
+			return nil
+		}
+		f.Close()
 	}
-	p.lock = f
-	return nil
 }
 
 func (p *stepPrepare) Cleanup(s *State) error {
@@ -95,6 +105,7 @@ func (p *stepPrepare) Cleanup(s *State) error {
 		os.Remove(filepath.Join(s.WorkDir, "id_ed25519"))
 	}
 	if p.lock != nil {
+		os.Remove(p.lockPath)
 		p.lock.Close() // closing the descriptor releases the flock
 	}
 	return nil

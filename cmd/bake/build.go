@@ -141,6 +141,13 @@ func openSinks(o *options, stdout io.Writer, dashboard bool) (event.Sink, func()
 		sinks = append(sinks, report.NewJSON(w))
 	}
 	if o.junit != "" {
+		// Fail now rather than after a long build when the report cannot
+		// be written there.
+		f, err := os.OpenFile(o.junit, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("cannot write the --junit report: %w", err)
+		}
+		f.Close()
 		j := report.NewJUnit("bake")
 		sinks = append(sinks, j)
 		closers = append(closers, func() error { return j.WriteFile(o.junit) })
