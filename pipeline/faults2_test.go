@@ -252,8 +252,7 @@ func TestStaleFilesOfKilledBuild(t *testing.T) {
 	fx := newFixture(t, "normal")
 	r := fx.recipe(t, recipeOptions{formats: `"qcow2"`})
 
-	sum := sha256.Sum256([]byte(fx.out))
-	lock := filepath.Join(fx.home, "locks", hex.EncodeToString(sum[:8])+".lock")
+	lock := filepath.Join(filepath.Dir(fx.out), "."+filepath.Base(fx.out)+".lock")
 	stale := filepath.Join(fx.home, "work", "fake-1234567890")
 	if err := os.MkdirAll(filepath.Dir(lock), 0o700); err != nil {
 		t.Fatal(err)
