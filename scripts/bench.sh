@@ -161,3 +161,8 @@ for i in $(seq 1 "$runs"); do
 done
 
 python3 "$bench/report.py" "$out" | tee "$out/summary.md"
+
+# Typing, dashboard and parallel-build benchmarks, each with its own summary.
+for script in typing dashboard parallel; do
+	"$bench/$script.sh"
+done
