@@ -41,9 +41,10 @@ func newKeyMap() keyMap {
 	}
 }
 
-// ShortHelp returns the bindings shown in the footer.
+// ShortHelp returns the bindings shown in the footer. Help and quit come
+// first, so a narrow terminal that cuts the footer still shows them.
 func (k keyMap) ShortHelp() []key.Binding {
-	return []key.Binding{k.next, k.zoom, k.pane, k.follow, k.search, k.attach, k.help, k.quit}
+	return []key.Binding{k.help, k.quit, k.next, k.zoom, k.pane, k.follow, k.search, k.attach}
 }
 
 // FullHelp returns the bindings shown by the help view, in columns.
