@@ -40,7 +40,7 @@ func (a *asker) ask(ctx context.Context, f pipeline.Failure) pipeline.Decision {
 		fmt.Fprintf(a.out, "  ssh: %s\n", strings.Join(f.SSHArgs, " "))
 	}
 	for {
-		fmt.Fprint(a.out, "[r]etry the step, open a [s]hell over SSH, [k]eep everything until Ctrl-C, or [c]lean up? ")
+		fmt.Fprint(a.out, "[r]etry the step, open a [s]hell over SSH, [k]eep everything until Ctrl-C, or [c]lean up (a letter, then Enter)? ")
 		line, err := a.readLine(ctx)
 		if err != nil {
 			fmt.Fprintln(a.out)
