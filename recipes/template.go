@@ -210,32 +210,23 @@ func appendUnique(list []string, s string) []string {
 	return append(list, s)
 }
 
-func hasRange(tmpl *template.Template) bool {
+// hasNode reports whether any node of tmpl satisfies match.
+func hasNode(tmpl *template.Template, match func(parse.Node) bool) bool {
 	found := false
 	for _, t := range tmpl.Templates() {
 		if t.Tree != nil {
-			walkNodes(t.Tree.Root, func(n parse.Node) {
-				if _, ok := n.(*parse.RangeNode); ok {
-					found = true
-				}
-			})
+			walkNodes(t.Tree.Root, func(n parse.Node) { found = found || match(n) })
 		}
 	}
 	return found
 }
 
+func hasRange(tmpl *template.Template) bool {
+	return hasNode(tmpl, func(n parse.Node) bool { _, ok := n.(*parse.RangeNode); return ok })
+}
+
 func hasTemplateCall(tmpl *template.Template) bool {
-	found := false
-	for _, t := range tmpl.Templates() {
-		if t.Tree != nil {
-			walkNodes(t.Tree.Root, func(n parse.Node) {
-				if _, ok := n.(*parse.TemplateNode); ok {
-					found = true
-				}
-			})
-		}
-	}
-	return found
+	return hasNode(tmpl, func(n parse.Node) bool { _, ok := n.(*parse.TemplateNode); return ok })
 }
 
 // walkNodes calls visit on n and every node below it.
