@@ -46,7 +46,7 @@ func TestBuildProvisionerFails(t *testing.T) {
 	fx.assertNoLeftovers(t, res)
 	fx.assertNoOutput(t)
 
-	want := `provision: provisioner 1 (shell): command "echo before …" exited with status 3`
+	want := `provision: provisioner 1 (shell): command "exit 3" (line 2) exited with status 3`
 	if res.Err.Error() != want {
 		t.Errorf("error = %q, want %q", res.Err, want)
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/bakeimg/bake/communicator"
@@ -131,13 +132,17 @@ type run struct {
 	p     recipes.Provisioner
 	opts  Options
 	label string
+
+	// trackLines is set for a script made by shellScript, whose failing
+	// line arrives on standard error as failedLineMarker.
+	trackLines bool
+	failedLine int
 }
 
 // shell uploads the lines as one script and runs it with "sh -e", so the
 // first failing line stops it.
 func (r *run) shell(ctx context.Context) error {
-	script := "#!/bin/sh\n" + strings.Join(r.opts.Shell, "\n") + "\n"
-	local, err := writeTemp(script)
+	local, err := writeTemp(shellScript(r.opts.Shell))
 	if err != nil {
 		return err
 	}
@@ -149,7 +154,24 @@ func (r *run) shell(ctx context.Context) error {
 	}
 	r.opts.Emitter.Infof("%s: running %s", r.label, describeLines(r.opts.Shell))
 	cmd := "sh -e " + communicator.Quote(remote) + removeAfter(remote)
+	r.trackLines = true
 	return r.exec(ctx, cmd, fmt.Sprintf("command %q", firstLine(r.opts.Shell)))
+}
+
+// failedLineMarker starts the line the script's EXIT trap writes to
+// standard error with the index of the shell line that failed.
+const failedLineMarker = "__bake_failed_line="
+
+// shellScript joins the lines into one script that records, before each
+// line, which line runs, and reports it when the script exits non-zero.
+func shellScript(lines []string) string {
+	var b strings.Builder
+	b.WriteString("#!/bin/sh\n")
+	b.WriteString("trap 'bake_status=$?; [ \"$bake_status\" -eq 0 ] || echo \"" + failedLineMarker + "$bake_line\" >&2' EXIT\n")
+	for i, line := range lines {
+		fmt.Fprintf(&b, "bake_line=%d\n%s\n", i, line)
+	}
+	return b.String()
 }
 
 // script uploads a local script and runs it directly, so its shebang line
@@ -184,9 +206,22 @@ func (r *run) file(ctx context.Context) error {
 func (r *run) exec(ctx context.Context, cmd, subject string) error {
 	emitter := r.opts.Emitter
 	stdout := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line}) }
-	stderr := func(line string) { emitter.Emit(event.Event{Kind: event.Output, Message: line, Stderr: true}) }
+	r.failedLine = -1
+	stderr := func(line string) {
+		if index, ok := strings.CutPrefix(line, failedLineMarker); ok && r.trackLines {
+			if n, err := strconv.Atoi(index); err == nil {
+				r.failedLine = n
+			}
+			return
+		}
+		emitter.Emit(event.Event{Kind: event.Output, Message: line, Stderr: true})
+	}
 
 	code, err := r.c.Run(ctx, cmd, r.opts.Environment, stdout, stderr)
+	if r.trackLines && r.failedLine >= 0 && r.failedLine < len(r.opts.Shell) {
+		// Name the line that failed rather than the first one.
+		subject = fmt.Sprintf("command %q (line %d)", firstLine(r.opts.Shell[r.failedLine:r.failedLine+1]), r.failedLine+1)
+	}
 	switch {
 	case err != nil && r.p.ExpectDisconnect && errors.Is(err, communicator.ErrDisconnected):
 		emitter.Infof("%s: connection dropped as expected", r.label)

@@ -115,7 +115,9 @@ func TestRunShell(t *testing.T) {
 	if !remoteScript.MatchString(up.remote) {
 		t.Errorf("remote script path = %q, want /tmp/bake-XXXXXXXX.sh", up.remote)
 	}
-	wantScript := "#!/bin/sh\napt-get update\napt-get -y install qemu-guest-agent\n"
+	wantScript := "#!/bin/sh\n" +
+		`trap 'bake_status=$?; [ "$bake_status" -eq 0 ] || echo "__bake_failed_line=$bake_line" >&2' EXIT` + "\n" +
+		"bake_line=0\napt-get update\nbake_line=1\napt-get -y install qemu-guest-agent\n"
 	if up.content != wantScript {
 		t.Errorf("script = %q, want %q", up.content, wantScript)
 	}

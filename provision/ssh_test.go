@@ -60,7 +60,7 @@ func TestShellOverSSH(t *testing.T) {
 				TempDir:     guestTmp,
 				Emitter:     event.NewEmitter("b", rec),
 			})
-			want := `provisioner 1 (shell): command "echo \"hello $NAME\" …" exited with status 1`
+			want := `provisioner 1 (shell): command "false" (line 3) exited with status 1`
 			if err == nil || err.Error() != want {
 				t.Fatalf("Run() error = %v, want %q", err, want)
 			}
