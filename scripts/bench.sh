@@ -163,6 +163,9 @@ done
 python3 "$bench/report.py" "$out" | tee "$out/summary.md"
 
 # Typing, dashboard and parallel-build benchmarks, each with its own summary.
-for script in typing dashboard parallel; do
-	"$bench/$script.sh"
-done
+# BENCH_EXTRA=0 runs only the benchmarks above.
+if [ "${BENCH_EXTRA:-1}" != 0 ]; then
+	for script in typing dashboard parallel; do
+		"$bench/$script.sh"
+	done
+fi
