@@ -135,7 +135,7 @@ func (c Config) driveArgs() []string {
 		opts := fmt.Sprintf("file=%s,id=%s,format=%s,cache=unsafe,discard=unmap,detect-zeroes=unmap",
 			escapeOpt(d.Path), id, format)
 		if d.ReadOnly {
-			opts += ",readonly=on"
+			opts = fmt.Sprintf("file=%s,id=%s,format=%s,readonly=on", escapeOpt(d.Path), id, format)
 		}
 		switch d.Interface {
 		case "", "virtio":
