@@ -1,5 +1,5 @@
-// Package provision runs a recipe's provisioners on the guest: inline shell
-// commands, local scripts and file uploads.
+// Package provision runs a recipe's provisioners: inline shell commands,
+// local scripts and file uploads on the guest, and host commands.
 package provision
 
 import (
@@ -58,7 +58,7 @@ const (
 )
 
 // Kind returns which kind of provisioner p is, or "" when it sets none of
-// shell, script and source.
+// shell, local, script and source.
 func Kind(p recipes.Provisioner) string {
 	switch {
 	case len(p.Shell) > 0:
@@ -106,7 +106,7 @@ func Run(ctx context.Context, c Runner, p recipes.Provisioner, opts Options) err
 	case KindLocal:
 		err = r.local(ctx)
 	default:
-		err = errors.New("nothing to do: set shell, script or source")
+		err = errors.New("nothing to do: set shell, local, script or source")
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.label, err)

@@ -373,7 +373,7 @@ func TestRunFile(t *testing.T) {
 
 func TestRunNothingToDo(t *testing.T) {
 	err := Run(context.Background(), &fakeRunner{}, recipes.Provisioner{}, Options{Index: 1})
-	want := "provisioner 1 (unknown): nothing to do: set shell, script or source"
+	want := "provisioner 1 (unknown): nothing to do: set shell, local, script or source"
 	if err == nil || err.Error() != want {
 		t.Errorf("Run() error = %v, want %q", err, want)
 	}
