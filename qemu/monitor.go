@@ -15,8 +15,13 @@ import (
 // means QEMU exited or crashed.
 var ErrMonitorClosed = errors.New("qmp connection closed (QEMU exited)")
 
+// closeGrace is how long Execute waits to tell a failed or unanswered
+// command apart from QEMU having exited.
+const closeGrace = 250 * time.Millisecond
+
 // Monitor is a QMP connection with context-aware commands and an event
-// stream that never blocks command responses.
+// stream. A subscriber that falls behind loses events, so it cannot block
+// command responses.
 type Monitor struct {
 	mon *qmp.SocketMonitor
 
@@ -142,15 +147,23 @@ func (m *Monitor) Execute(ctx context.Context, command string, args any, out any
 	select {
 	case res = <-done:
 	case <-m.closed:
-		return fmt.Errorf("qmp %s: %w", command, ErrMonitorClosed)
+		// QEMU may answer and exit at once (quit, a guest powering off):
+		// the answer then races the connection closing.
+		select {
+		case res = <-done:
+		case <-time.After(closeGrace):
+			return fmt.Errorf("qmp %s: %w", command, ErrMonitorClosed)
+		}
 	case <-ctx.Done():
 		return fmt.Errorf("qmp %s: %w", command, ctx.Err())
 	}
 	if res.err != nil {
+		// A write to a QEMU that just exited fails before the event reader
+		// has seen the connection close.
 		select {
 		case <-m.closed:
 			return fmt.Errorf("qmp %s: %w", command, ErrMonitorClosed)
-		default:
+		case <-time.After(closeGrace):
 		}
 		return fmt.Errorf("qmp %s failed: %w", command, res.err)
 	}
