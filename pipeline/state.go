@@ -12,8 +12,8 @@ import (
 	"github.com/bakeimg/bake/recipes"
 )
 
-// State is what the steps of one build share. Each step fills the fields it
-// owns; later steps and cleanups read them.
+// State is the data the steps of one build share. Each step fills the
+// fields it owns, and later steps and cleanups read them.
 type State struct {
 	Recipe  *recipes.Recipe
 	Options Options
@@ -36,7 +36,7 @@ type State struct {
 	Machine *qemu.Machine
 
 	Accelerator       string
-	AcceleratorReason string // why KVM was not used, when it was not
+	AcceleratorReason string // reason KVM was not used, empty when it was
 	QEMUVersion       string
 
 	Key         *communicator.Key
@@ -44,7 +44,7 @@ type State struct {
 	HostKey     string // authorized_keys form
 	HostKeySHA  string // SHA256 fingerprint
 	ForcedStop  bool   // the guest did not power off by itself
-	StopMethod  string // how the guest stopped: "guest", "acpi", "quit"
+	StopMethod  string // stop method: "guest", "acpi" or "quit"
 	expectingVM bool   // set once QEMU exiting is expected
 
 	lastStep    string          // the step running or last run

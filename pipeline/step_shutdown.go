@@ -16,8 +16,8 @@ const (
 )
 
 // stepShutdown trims the guest's file systems, runs the shutdown command and
-// waits for the QMP SHUTDOWN event; if the guest is still up at the
-// deadline it tries ACPI powerdown and finally quits QEMU, and flags the
+// waits for the QMP SHUTDOWN event. If the guest is still up at the
+// deadline, it tries ACPI powerdown and finally quits QEMU, and it flags the
 // image as coming from a forced stop.
 type stepShutdown struct{}
 

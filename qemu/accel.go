@@ -19,7 +19,7 @@ import (
 // ProbeResult is the outcome of checking whether KVM works on this host.
 type ProbeResult struct {
 	KVM    bool   `json:"kvm"`
-	Reason string `json:"reason"` // why KVM is unusable, empty when it works
+	Reason string `json:"reason"` // reason KVM is unusable, empty when it works
 	Kernel string `json:"kernel"` // the kernel booted by the check
 	Cached bool   `json:"-"`
 }

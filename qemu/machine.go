@@ -46,8 +46,8 @@ func LookBinary(name string) (string, error) {
 
 // Start launches QEMU for cfg, streams its serial console to console, and
 // connects to its QMP socket. When cfg.SSHHostPort is 0 and forwardSSH is
-// true, a free loopback port is chosen; if another process takes it before
-// QEMU binds it, Start retries with a new port.
+// true, Start chooses a free loopback port. If another process takes it
+// before QEMU binds it, Start retries with a new port.
 func Start(ctx context.Context, cfg Config, forwardSSH bool, console io.Writer) (*Machine, error) {
 	bin, err := LookBinary(cfg.Binary)
 	if err != nil {

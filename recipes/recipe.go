@@ -144,7 +144,7 @@ type Output struct {
 	Filename    string   `toml:"filename"`    // base name, default the recipe name
 }
 
-// TemplateData is what template fields may refer to.
+// TemplateData is the set of values template fields may refer to.
 type TemplateData struct {
 	Name         string
 	HTTPIP       string
