@@ -108,33 +108,17 @@ func TestRunShell(t *testing.T) {
 		t.Fatalf("Run() = %v", err)
 	}
 
-	if len(runner.uploads) != 1 {
-		t.Fatalf("uploads = %d, want 1", len(runner.uploads))
-	}
-	up := runner.uploads[0]
-	if !remoteScript.MatchString(up.remote) {
-		t.Errorf("remote script path = %q, want /tmp/bake-XXXXXXXX.sh", up.remote)
+	if len(runner.uploads) != 0 {
+		t.Errorf("uploads = %d, want 0: a short script travels in the command", len(runner.uploads))
 	}
 	wantScript := "#!/bin/sh\n" +
 		`trap 'bake_status=$?; [ "$bake_status" -eq 0 ] || echo "__bake_failed_line=$bake_line" >&2' EXIT` + "\n" +
 		"bake_line=0\napt-get update\nbake_line=1\napt-get -y install qemu-guest-agent\n"
-	if up.content != wantScript {
-		t.Errorf("script = %q, want %q", up.content, wantScript)
-	}
-	if up.mode != 0o600 {
-		t.Errorf("local script mode = %v, want 0600", up.mode)
-	}
-	if _, err := os.Stat(up.local); !os.IsNotExist(err) {
-		t.Errorf("local script %q still exists after Run", up.local)
-	}
-
 	if len(runner.runs) != 1 {
 		t.Fatalf("runs = %d, want 1", len(runner.runs))
 	}
-	q := communicator.Quote(up.remote)
-	wantCmd := "sh -e " + q + "; status=$?; rm -f " + q + "; exit $status"
-	if runner.runs[0].cmd != wantCmd {
-		t.Errorf("command = %q, want %q", runner.runs[0].cmd, wantCmd)
+	if want := "sh -e -c " + communicator.Quote(wantScript); runner.runs[0].cmd != want {
+		t.Errorf("command = %q, want %q", runner.runs[0].cmd, want)
 	}
 	if got := runner.runs[0].env["DEBIAN_FRONTEND"]; got != "noninteractive" {
 		t.Errorf("env DEBIAN_FRONTEND = %q, want the rendered value", got)
@@ -146,6 +130,46 @@ func TestRunShell(t *testing.T) {
 	wantOut := []string{"out: Reading package lists...", "err: warning: x"}
 	if got := rec.outputs(); !slices.Equal(got, wantOut) {
 		t.Errorf("output events = %q, want %q", got, wantOut)
+	}
+}
+
+// A script too long to pass as one argument is uploaded and run from a
+// file that is removed afterwards.
+func TestRunShellLongScriptUploaded(t *testing.T) {
+	runner := &fakeRunner{}
+	line := "echo " + strings.Repeat("x", 1000)
+	lines := make([]string, 40)
+	for i := range lines {
+		lines[i] = line
+	}
+	err := Run(context.Background(), runner, recipes.Provisioner{Shell: lines}, Options{
+		Index:   1,
+		Shell:   lines,
+		Emitter: event.NewEmitter("b", &recorder{}),
+	})
+	if err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if len(runner.uploads) != 1 {
+		t.Fatalf("uploads = %d, want 1 for a %d-byte script", len(runner.uploads), len(shellScript(lines)))
+	}
+	up := runner.uploads[0]
+	if !remoteScript.MatchString(up.remote) {
+		t.Errorf("remote script path = %q, want /tmp/bake-XXXXXXXX.sh", up.remote)
+	}
+	if up.content != shellScript(lines) {
+		t.Errorf("uploaded script differs from the joined lines")
+	}
+	if up.mode != 0o600 {
+		t.Errorf("local script mode = %v, want 0600", up.mode)
+	}
+	if _, err := os.Stat(up.local); !os.IsNotExist(err) {
+		t.Errorf("local script %q still exists after Run", up.local)
+	}
+	q := communicator.Quote(up.remote)
+	wantCmd := "sh -e " + q + "; status=$?; rm -f " + q + "; exit $status"
+	if len(runner.runs) != 1 || runner.runs[0].cmd != wantCmd {
+		t.Errorf("runs = %+v, want one run of %q", runner.runs, wantCmd)
 	}
 }
 
@@ -199,7 +223,7 @@ func TestRunShellFailure(t *testing.T) {
 		},
 		{
 			name:    "upload fails",
-			shell:   []string{"true"},
+			shell:   []string{"true", strings.Repeat("#", maxInlineScript)},
 			runner:  &fakeRunner{uploadErr: errors.New("no space left on device")},
 			wantErr: `provisioner 2 (shell): failed to upload the script: no space left on device`,
 		},

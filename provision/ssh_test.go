@@ -2,9 +2,11 @@ package provision
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,28 +41,37 @@ func connect(t *testing.T, srv *sshtest.Server) *communicator.Client {
 }
 
 func TestShellOverSSH(t *testing.T) {
-	for _, noSFTP := range []bool{false, true} {
-		name := "sftp"
-		if noSFTP {
-			name = "exec upload"
-		}
-		t.Run(name, func(t *testing.T) {
-			client := connect(t, &sshtest.Server{NoSFTP: noSFTP})
+	// A long comment line pushes the script over maxInlineScript, so it is
+	// uploaded instead of sent in the command.
+	long := "# " + strings.Repeat("x", maxInlineScript)
+	tests := []struct {
+		name   string
+		noSFTP bool
+		pad    []string
+	}{
+		{name: "inline"},
+		{name: "sftp upload", pad: []string{long}},
+		{name: "exec upload", noSFTP: true, pad: []string{long}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := connect(t, &sshtest.Server{NoSFTP: tt.noSFTP})
 			guestTmp := t.TempDir()
 			rec := &recorder{}
-			p := recipes.Provisioner{Shell: []string{
+			lines := append(append([]string{}, tt.pad...),
 				`echo "hello $NAME"`,
 				`echo warn >&2`,
 				`false`,
 				`echo never`,
-			}}
+			)
+			p := recipes.Provisioner{Shell: lines}
 			err := Run(context.Background(), client, p, Options{
 				Index:       1,
 				Environment: map[string]string{"NAME": "it's me"},
 				TempDir:     guestTmp,
 				Emitter:     event.NewEmitter("b", rec),
 			})
-			want := `provisioner 1 (shell): command "false" (line 3) exited with status 1`
+			want := fmt.Sprintf(`provisioner 1 (shell): command "false" (line %d) exited with status 1`, len(tt.pad)+3)
 			if err == nil || err.Error() != want {
 				t.Fatalf("Run() error = %v, want %q", err, want)
 			}
