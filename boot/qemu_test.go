@@ -135,6 +135,32 @@ func (s serialLog) WaitFor(ctx context.Context, text string, timeout time.Durati
 	}
 }
 
+// Received implements Echo with the log file's size.
+func (s serialLog) Received() int64 {
+	info, err := os.Stat(s.path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+// WaitBeyond implements Echo by polling the log file's size.
+func (s serialLog) WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool {
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		if s.Received() > n {
+			return true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return s.Received() > n
+}
+
+var _ Echo = serialLog{}
+
 func (s serialLog) read(t *testing.T) string {
 	t.Helper()
 	data, err := os.ReadFile(s.path)
@@ -250,6 +276,28 @@ func TestTyperIsolinuxPrompt(t *testing.T) {
 	}
 	if !intact {
 		t.Errorf("no attempt of %d typed the line intact", attempts)
+	}
+}
+
+// With echo pacing, each key waits for isolinux to read it, so no key is
+// lost however the host's load stalls the guest, and every line must
+// arrive intact on its first attempt.
+func TestTyperIsolinuxEchoPacing(t *testing.T) {
+	keyboard, log := bootIsolinux(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	if err := log.WaitFor(ctx, "boot: ", time.Minute); err != nil {
+		t.Fatalf("isolinux did not prompt: %v", err)
+	}
+	typer := &Typer{Keyboard: keyboard, Console: log, Echo: log}
+	for i := 1; i <= 3; i++ {
+		line := fmt.Sprintf("echo%d %s %s", i, printableASCII, printableASCII)
+		echo, elapsed := typeLine(ctx, t, typer, log, line)
+		if echo != line {
+			t.Errorf("line %d arrived damaged in %s\n want: %q\n  got: %q", i, elapsed, line, echo)
+			continue
+		}
+		t.Logf("line %d: %d characters intact in %s, %.0f characters/s", i, len(line), elapsed, float64(len(line))/elapsed.Seconds())
 	}
 }
 

@@ -48,6 +48,27 @@ type Keyboard interface {
 	SendKeys(ctx context.Context, events []KeyEvent) error
 }
 
+// Echo reports the guest's serial console output as a byte count, so the
+// typer can wait for each typed character's echo. A bootloader prompt that
+// mirrors itself to the serial port, such as isolinux's boot: prompt,
+// echoes every key it reads.
+type Echo interface {
+	// Received returns the number of console bytes received so far.
+	Received() int64
+	// WaitBeyond waits until more than n bytes have been received or
+	// timeout passes, and reports whether they were.
+	WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool
+}
+
+// Echo pacing limits.
+const (
+	// DefaultEchoTimeout bounds the wait for one character's echo.
+	DefaultEchoTimeout = time.Second
+	// EchoMissLimit consecutive characters without an echo turn echo
+	// pacing off for the rest of the run.
+	EchoMissLimit = 4
+)
+
 // ConsoleWaiter waits for text on the guest's serial console. WaitFor
 // returns nil once text has appeared, and an error when timeout passes
 // first or ctx is done.
@@ -76,6 +97,13 @@ type Typer struct {
 	// Burst is the number of key presses per batch. Zero means
 	// DefaultBurst.
 	Burst int
+	// Echo, when set, paces typed characters by their echo on the serial
+	// console. An echoed character is followed by a pause only when
+	// Interval is positive.
+	Echo Echo
+	// EchoTimeout bounds the wait for one character's echo. Zero means
+	// DefaultEchoTimeout.
+	EchoTimeout time.Duration
 	// Emitter receives one event.KeysTyped event per typed line, sent when
 	// <enter> or <return> is pressed, before each wait and at the end. It
 	// may be nil.
@@ -96,7 +124,7 @@ func (t *Typer) Run(ctx context.Context, p *Program) error {
 		return err
 	}
 
-	r := &run{typer: t, held: make(map[string]bool), total: p.Keystrokes()}
+	r := &run{typer: t, held: make(map[string]bool), total: p.Keystrokes(), echo: t.Echo != nil}
 	err := r.actions(ctx, p.Actions)
 	if err == nil {
 		err = r.flush(ctx)
@@ -148,6 +176,8 @@ type run struct {
 	line    strings.Builder // text typed since the last KeysTyped event
 	typed   int             // key presses sent so far
 	total   int
+	echo    bool // pace characters by their echo
+	misses  int  // characters in a row without an echo
 }
 
 func (r *run) actions(ctx context.Context, actions []Action) error {
@@ -192,6 +222,12 @@ func (r *run) typeText(ctx context.Context, text string) error {
 		}
 		r.line.WriteByte(c)
 		down, up := r.charEvents(usLayout[c])
+		if r.echo {
+			if err := r.echoStroke(ctx, down, up); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := r.stroke(ctx, down, up); err != nil {
 			return err
 		}
@@ -251,6 +287,45 @@ func (r *run) stroke(ctx context.Context, down, up []KeyEvent) error {
 		return nil
 	}
 	return r.endBurst(ctx)
+}
+
+// echoStroke sends one character on its own and waits for its echo.
+func (r *run) echoStroke(ctx context.Context, down, up []KeyEvent) error {
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
+	before := r.typer.Echo.Received()
+	var err error
+	if r.typer.Hold > 0 {
+		err = r.sendHeld(ctx, down, up)
+	} else {
+		err = r.send(ctx, append(append([]KeyEvent{}, down...), up...))
+	}
+	if err != nil {
+		return err
+	}
+	r.typed++
+	r.strokes = 0
+
+	timeout := r.typer.EchoTimeout
+	if timeout <= 0 {
+		timeout = DefaultEchoTimeout
+	}
+	if r.typer.Echo.WaitBeyond(ctx, before, timeout) {
+		r.misses = 0
+		return sleep(ctx, r.typer.Interval)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	r.misses++
+	if r.misses >= EchoMissLimit {
+		r.echo = false
+		if e := r.typer.Emitter; e != nil {
+			e.Infof("the guest did not echo %d typed characters on the serial console; typing on at a fixed pace", r.misses)
+		}
+	}
+	return sleep(ctx, r.typer.interval())
 }
 
 // sendHeld sends the press events, waits Hold and sends the release

@@ -463,3 +463,210 @@ func TestTyperEvents(t *testing.T) {
 		t.Errorf("last Progress message = %q, want %q", last, wantProgress)
 	}
 }
+
+// echoingGuest is a keyboard and an Echo: for each batch that ends with a
+// key release it echoes one byte after delay, unless the batch's number is
+// in silent.
+type echoingGuest struct {
+	recordingKeyboard
+	delay  time.Duration
+	silent map[int]bool
+
+	mu       sync.Mutex
+	received int64
+	waits    int // WaitBeyond calls
+	changed  chan struct{}
+}
+
+func newEchoingGuest(delay time.Duration) *echoingGuest {
+	g := &echoingGuest{delay: delay, silent: map[int]bool{}, changed: make(chan struct{})}
+	g.onSend = func(n int) {
+		g.recordingKeyboard.mu.Lock()
+		last := g.batches[n-1]
+		g.recordingKeyboard.mu.Unlock()
+		if last[len(last)-1].Down || g.silent[n] {
+			return
+		}
+		time.AfterFunc(g.delay, func() {
+			g.mu.Lock()
+			g.received++
+			close(g.changed)
+			g.changed = make(chan struct{})
+			g.mu.Unlock()
+		})
+	}
+	return g
+}
+
+func (g *echoingGuest) Received() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.received
+}
+
+func (g *echoingGuest) WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool {
+	g.mu.Lock()
+	g.waits++
+	g.mu.Unlock()
+	deadline := time.After(timeout)
+	for {
+		g.mu.Lock()
+		got, changed := g.received, g.changed
+		g.mu.Unlock()
+		if got > n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+var _ Echo = (*echoingGuest)(nil)
+
+func TestTyperEchoPacing(t *testing.T) {
+	tests := []struct {
+		name     string
+		command  string
+		interval time.Duration
+		hold     time.Duration
+		burst    int
+		// minimum and maximum time the run may take
+		min, max time.Duration
+		silent   []int // batches that bring no echo
+		batches  []int // events per SendKeys call
+		waits    int   // echo waits
+	}{
+		{
+			name:    "each character waits for its echo, no pause after it",
+			command: "abcD",
+			burst:   4,
+			min:     4 * 40 * time.Millisecond,
+			max:     4*40*time.Millisecond + 150*time.Millisecond,
+			batches: []int{2, 2, 2, 4},
+			waits:   4,
+		},
+		{
+			name:     "a positive interval adds a pause after each echo",
+			command:  "ab",
+			interval: 100 * time.Millisecond,
+			min:      2 * 140 * time.Millisecond,
+			max:      2*140*time.Millisecond + 150*time.Millisecond,
+			batches:  []int{2, 2},
+			waits:    2,
+		},
+		{
+			name:    "keys that print nothing keep the fixed pace",
+			command: "a<enter><esc>b",
+			silent:  []int{2, 3},
+			min:     2*40*time.Millisecond + 2*DefaultInterval,
+			max:     2*40*time.Millisecond + 2*DefaultInterval + 150*time.Millisecond,
+			batches: []int{2, 2, 2, 2},
+			waits:   2,
+		},
+		{
+			name:    "held keys go down and up separately",
+			command: "ab",
+			hold:    30 * time.Millisecond,
+			min:     2 * (30 + 40) * time.Millisecond,
+			max:     2*(30+40)*time.Millisecond + 150*time.Millisecond,
+			batches: []int{1, 1, 1, 1},
+			waits:   2,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newEchoingGuest(40 * time.Millisecond)
+			for _, n := range tt.silent {
+				g.silent[n] = true
+			}
+			prog, _, err := Parse(tt.command)
+			if err != nil {
+				t.Fatal(err)
+			}
+			typer := &Typer{Keyboard: g, Echo: g, Interval: tt.interval, Hold: tt.hold, Burst: tt.burst}
+			start := time.Now()
+			if err := typer.Run(context.Background(), prog); err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			took := time.Since(start)
+			if took < tt.min || took > tt.max {
+				t.Errorf("run took %s, want between %s and %s", took, tt.min, tt.max)
+			}
+			if got := g.sizes(); !reflect.DeepEqual(got, tt.batches) {
+				t.Errorf("batch sizes = %v, want %v", got, tt.batches)
+			}
+			if g.waits != tt.waits {
+				t.Errorf("echo waits = %d, want %d", g.waits, tt.waits)
+			}
+		})
+	}
+}
+
+func TestTyperEchoPacingGivesUp(t *testing.T) {
+	tests := []struct {
+		name      string
+		silent    []int // batches that bring no echo
+		waits     int
+		wantInfos int
+	}{
+		{name: "a missed echo now and then keeps pacing on", silent: []int{2, 3, 4, 6, 7, 8}, waits: 10},
+		{name: "four misses in a row turn it off", silent: []int{2, 3, 4, 5}, waits: 5, wantInfos: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			g := newEchoingGuest(time.Millisecond)
+			for _, n := range tt.silent {
+				g.silent[n] = true
+			}
+			var infos []string
+			emitter := event.NewEmitter("t", event.SinkFunc(func(e event.Event) {
+				if e.Kind == event.Info {
+					infos = append(infos, e.Message)
+				}
+			}))
+			prog, _, err := Parse("abcdefghij")
+			if err != nil {
+				t.Fatal(err)
+			}
+			typer := &Typer{Keyboard: g, Echo: g, EchoTimeout: 50 * time.Millisecond, Interval: time.Millisecond, Emitter: emitter}
+			if err := typer.Run(context.Background(), prog); err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			if g.waits != tt.waits {
+				t.Errorf("echo waits = %d, want %d", g.waits, tt.waits)
+			}
+			if len(infos) != tt.wantInfos {
+				t.Errorf("info events = %q, want %d", infos, tt.wantInfos)
+			}
+			if len(g.all()) != 20 {
+				t.Errorf("sent %d key events, want 20", len(g.all()))
+			}
+		})
+	}
+}
+
+func TestTyperEchoWaitCancelled(t *testing.T) {
+	g := newEchoingGuest(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	prog, _, err := Parse("abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = (&Typer{Keyboard: g, Echo: g}).Run(ctx, prog)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("Run() = %v, want context.Canceled", err)
+	}
+	if took := time.Since(start); took > 500*time.Millisecond {
+		t.Errorf("Run returned %s after the cancel, want at once", took)
+	}
+	if n := len(g.sizes()); n != 1 {
+		t.Errorf("sent %d batches, want 1 before the cancel", n)
+	}
+}

@@ -140,9 +140,10 @@ func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duratio
 	}
 }
 
-// waitGrowth waits until the console has more than since bytes, for at
-// most timeout, and reports whether it grew.
-func (c *console) waitGrowth(ctx context.Context, since int64, timeout time.Duration) bool {
+// WaitBeyond implements boot.Echo: it waits until the console has
+// received more than since bytes, for at most timeout, and reports whether
+// it has.
+func (c *console) WaitBeyond(ctx context.Context, since int64, timeout time.Duration) bool {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
@@ -163,8 +164,9 @@ func (c *console) waitGrowth(ctx context.Context, since int64, timeout time.Dura
 	}
 }
 
-// bytesSeen returns the number of console bytes received so far.
-func (c *console) bytesSeen() int64 {
+// Received implements boot.Echo: it returns the number of console bytes
+// received from the guest so far, before masking.
+func (c *console) Received() int64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.rawTotal

@@ -43,52 +43,55 @@ func newTestConsole(t *testing.T) *console {
 	return c
 }
 
-func typeText(t *testing.T, k keyboard, text string) {
+func typeText(t *testing.T, c *console, guest *echoGuest, text string) []string {
 	t.Helper()
 	prog, _, err := boot.Parse(text)
 	if err != nil {
 		t.Fatal(err)
 	}
-	typer := boot.Typer{Keyboard: k, Interval: time.Millisecond}
+	var infos []string
+	emitter := event.NewEmitter("t", event.SinkFunc(func(e event.Event) {
+		if e.Kind == event.Info {
+			infos = append(infos, e.Message)
+		}
+	}))
+	typer := boot.Typer{Keyboard: keyboard{guest}, Echo: c, Interval: time.Millisecond, Emitter: emitter}
 	if err := typer.Run(context.Background(), prog); err != nil {
 		t.Fatal(err)
 	}
+	return infos
 }
 
-func TestKeyboardWaitsForEcho(t *testing.T) {
+// The build's console paces typing by the guest's echo.
+func TestConsolePacesTypingByEcho(t *testing.T) {
 	c := newTestConsole(t)
 	guest := &echoGuest{console: c, echo: true, delay: 50 * time.Millisecond}
-	k := keyboard{m: guest, console: c, echo: &echoPacing{emitter: event.NewEmitter("t", event.Discard)}}
 
 	start := time.Now()
-	typeText(t, k, "abcdef")
+	infos := typeText(t, c, guest, "abcdef")
 	took := time.Since(start)
 
-	if k.echo.disabled {
-		t.Fatal("echo pacing was switched off although the guest echoed every key")
+	if len(infos) != 0 {
+		t.Fatalf("info events %q, want none while the guest echoes every key", infos)
 	}
 	// Six keys each waiting for a 50 ms echo take at least 300 ms; without
 	// waiting they take about 6 ms.
 	if took < 300*time.Millisecond {
 		t.Errorf("typing took %s, so it did not wait for each key's echo", took)
 	}
-	if c.bytesSeen() != 6 {
-		t.Errorf("console has %d echoed bytes, want 6", c.bytesSeen())
+	if c.Received() != 6 {
+		t.Errorf("console has %d echoed bytes, want 6", c.Received())
 	}
 }
 
-func TestKeyboardStopsWaitingWithoutEcho(t *testing.T) {
+func TestConsoleEchoPacingStopsWithoutEcho(t *testing.T) {
 	c := newTestConsole(t)
 	guest := &echoGuest{console: c}
-	k := keyboard{m: guest, console: c, echo: &echoPacing{emitter: event.NewEmitter("t", event.Discard)}}
 
-	typeText(t, k, "abcdefgh")
+	infos := typeText(t, c, guest, "abcdefgh")
 
-	if !k.echo.disabled {
-		t.Fatal("echo pacing stayed on for a guest that never echoes")
-	}
-	if k.echo.misses != echoMissLimit {
-		t.Errorf("gave up after %d missed echoes, want %d", k.echo.misses, echoMissLimit)
+	if len(infos) != 1 || !strings.Contains(infos[0], "did not echo 4 typed characters") {
+		t.Errorf("info events %q, want one saying echo pacing stopped after 4 characters", infos)
 	}
 	if guest.batches != 8 {
 		t.Errorf("sent %d key batches, want 8", guest.batches)
@@ -121,8 +124,8 @@ func TestConsoleMasksEchoedSecret(t *testing.T) {
 	if got := strings.Join(events, ""); got != want {
 		t.Errorf("console events = %q, want %q", got, want)
 	}
-	if c.bytesSeen() != int64(len("boot: passwd=hunter2\n")) {
-		t.Errorf("bytesSeen = %d, want the raw byte count", c.bytesSeen())
+	if c.Received() != int64(len("boot: passwd=hunter2\n")) {
+		t.Errorf("Received() = %d, want the raw byte count", c.Received())
 	}
 }
 

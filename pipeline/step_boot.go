@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/bakeimg/bake/boot"
-	"github.com/bakeimg/bake/event"
 	"github.com/bakeimg/bake/qemu"
 )
 
@@ -47,8 +46,9 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 		interval = d
 	}
 	typer := boot.Typer{
-		Keyboard: keyboard{s.Machine, s.console, &echoPacing{emitter: s.Emitter}},
+		Keyboard: keyboard{s.Machine},
 		Console:  s.console,
+		Echo:     s.console,
 		Interval: interval,
 		Hold:     b.KeyHold.D(),
 		Emitter:  s.Emitter,
@@ -68,61 +68,18 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 
 func (*stepBoot) Cleanup(*State) error { return nil }
 
-// keyboard adapts a QEMU machine to the boot typer. While the guest echoes
-// typed keys to the serial console, as a bootloader prompt mirrored to the
-// serial port does, it waits for each key's echo before the next one. The
-// guest then never has more than one key waiting in QEMU's 16-byte PS/2
-// queue, however slowly a loaded host runs it. Once the guest stops
-// echoing, typing falls back to the typer's fixed pace.
-type keyboard struct {
-	m       keySender
-	console *console
-	echo    *echoPacing
-}
+// keyboard adapts a QEMU machine to the boot typer.
+type keyboard struct{ m keySender }
 
 // keySender is the part of *qemu.Machine the keyboard uses.
 type keySender interface {
 	SendKeys(ctx context.Context, events []qemu.KeyEvent) error
 }
 
-// echoPacing tracks whether the guest echoes keys.
-type echoPacing struct {
-	misses   int
-	disabled bool
-	emitter  *event.Emitter
-}
-
-const (
-	// echoTimeout bounds the wait for one key's echo.
-	echoTimeout = time.Second
-	// echoMissLimit consecutive keys without echo switch echo pacing off.
-	echoMissLimit = 4
-)
-
 func (k keyboard) SendKeys(ctx context.Context, events []boot.KeyEvent) error {
 	out := make([]qemu.KeyEvent, len(events))
 	for i, e := range events {
 		out[i] = qemu.KeyEvent{QCode: e.QCode, Down: e.Down}
 	}
-	before := k.console.bytesSeen()
-	err := k.m.SendKeys(ctx, out)
-	if err != nil || k.echo == nil || k.echo.disabled || !completesStroke(events) {
-		return err
-	}
-	if k.console.waitGrowth(ctx, before, echoTimeout) {
-		k.echo.misses = 0
-		return nil
-	}
-	k.echo.misses++
-	if k.echo.misses >= echoMissLimit {
-		k.echo.disabled = true
-		k.echo.emitter.Infof("the guest does not echo typed keys on the serial console; typing at a fixed pace")
-	}
-	return ctx.Err()
-}
-
-// completesStroke reports whether events end with a key release, which is
-// when a guest echoes a typed character.
-func completesStroke(events []boot.KeyEvent) bool {
-	return len(events) > 0 && !events[len(events)-1].Down
+	return k.m.SendKeys(ctx, out)
 }

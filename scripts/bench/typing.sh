@@ -16,7 +16,7 @@
 #   TYPING_RUNS     lines per pace (default 20)
 #   TYPING_LENGTH   characters per line (default 300)
 #   TYPING_PACES    paces, see `go run ./scripts/bench/typing -h`
-#                   (default "default,30ms,5ms")
+#                   (default "echo,default")
 #   TYPING_NETINST  netinst runs (default 3; 0 skips them)
 #   BENCH_DIR       where results go (default ~/.cache/bake/bench/typing-DATE)
 #
@@ -26,7 +26,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 runs=${TYPING_RUNS:-20}
 length=${TYPING_LENGTH:-300}
-paces=${TYPING_PACES:-default,30ms,5ms}
+paces=${TYPING_PACES:-echo,default}
 netinst_runs=${TYPING_NETINST:-3}
 home=${BAKE_HOME:-$HOME/.cache/bake}
 out=${BENCH_DIR:-$home/bench/typing-$(date -u +%Y%m%d-%H%M%S)}

@@ -43,6 +43,7 @@ type pace struct {
 	Interval time.Duration `json:"interval_ns"`
 	Burst    int           `json:"burst"`
 	Hold     time.Duration `json:"hold_ns"`
+	Echo     bool          `json:"echo"`
 }
 
 type result struct {
@@ -65,7 +66,7 @@ func main() {
 	iso := flag.String("iso", "", "`PATH` of an ISO whose isolinux mirrors its menu and boot: prompt to the serial console")
 	runs := flag.Int("runs", 20, "lines typed at each pace")
 	length := flag.Int("length", 300, "characters per typed line")
-	paces := flag.String("paces", "default", "comma-separated paces: \"default\" or INTERVAL[/BURST[/HOLD]] as Go durations, e.g. 30ms or 15ms/4 or 10ms/1/5ms")
+	paces := flag.String("paces", "echo,default", "comma-separated paces: \"echo\" (wait for each key's echo, as builds do), \"default\" (the fixed default pace), or INTERVAL[/BURST[/HOLD]] as Go durations, e.g. 30ms or 15ms/4 or 10ms/1/5ms")
 	out := flag.String("out", "", "also append the JSON results to `FILE`")
 	flag.Parse()
 	if err := run(*iso, *runs, *length, *paces, *out); err != nil {
@@ -131,6 +132,10 @@ func parsePaces(list string) ([]pace, error) {
 	var paces []pace
 	for _, item := range strings.Split(list, ",") {
 		item = strings.TrimSpace(item)
+		if item == "echo" {
+			paces = append(paces, pace{Label: "echo", Echo: true})
+			continue
+		}
 		if item == "default" {
 			paces = append(paces, pace{Label: "default", Interval: boot.DefaultInterval, Burst: boot.DefaultBurst})
 			continue
@@ -156,18 +161,53 @@ func parsePaces(list string) ([]pace, error) {
 	return paces, nil
 }
 
-// console collects the serial console and serves <waitFor>.
+// console collects the serial console, serves <waitFor> and reports
+// echoes.
 type console struct {
-	mu   sync.Mutex
-	data strings.Builder
+	mu      sync.Mutex
+	data    strings.Builder
+	changed chan struct{}
 }
 
-var _ boot.ConsoleWaiter = (*console)(nil)
+var (
+	_ boot.ConsoleWaiter = (*console)(nil)
+	_ boot.Echo          = (*console)(nil)
+)
+
+func newConsole() *console { return &console{changed: make(chan struct{})} }
 
 func (c *console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	close(c.changed)
+	c.changed = make(chan struct{})
 	return c.data.Write(p)
+}
+
+func (c *console) Received() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return int64(c.data.Len())
+}
+
+func (c *console) WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		got, changed := int64(c.data.Len()), c.changed
+		c.mu.Unlock()
+		if got > n {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		case <-deadline.C:
+			return false
+		}
+	}
 }
 
 func (c *console) String() string {
@@ -218,7 +258,7 @@ func startVM(ctx context.Context, iso string) (*vm, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &console{}
+	c := newConsole()
 	cfg := qemu.Config{
 		Name:      "typing-bench",
 		Accel:     "tcg",
@@ -287,6 +327,9 @@ func (v *vm) typeLine(ctx context.Context, p pace, run, n int) (result, error) {
 		return result{}, fmt.Errorf("parsing the test line failed: %w", err)
 	}
 	typer := &boot.Typer{Keyboard: keyboard{v.machine}, Console: v.console, Interval: p.Interval, Burst: p.Burst, Hold: p.Hold}
+	if p.Echo {
+		typer.Echo = v.console
+	}
 
 	before := v.console.String()
 	prompts := strings.Count(before, "boot: ")
