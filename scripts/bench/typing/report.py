@@ -79,7 +79,8 @@ def keys_table(path):
 def netinst_echo(events):
     """Return the text isolinux echoed after boot: in the build's console log."""
     logs = next(e["message"] for e in events if e["kind"] == "info" and e["message"].startswith("logs in "))
-    text = open(os.path.join(logs[len("logs in "):], "console.log"), errors="replace").read()
+    # newline="" keeps isolinux's "\r\r\n" line wraps as they are.
+    text = open(os.path.join(logs[len("logs in "):], "console.log"), errors="replace", newline="").read()
     text = text.replace("\r\r\n\x1b[K", "")
     after = text.split("boot: ", 1)[1] if "boot: " in text else ""
     return after.split("\x1b[?7h", 1)[0]
@@ -100,11 +101,13 @@ def netinst_table(out):
         boot = next(e for e in events if e["kind"] == "step.started" and e.get("step") == "boot")
         keys = [e for e in events if e["kind"] == "boot.keys"]
         get = next(e for e in events if e["kind"] == "http.request" and e["http"]["path"] == "/preseed.cfg")
-        text = "".join(e["message"] for e in keys).replace("********", NETINST_PASSWORD)
+        masked = "".join(e["message"] for e in keys)
+        text = masked.replace("********", NETINST_PASSWORD)
         # The typer emits a boot.keys event when a line ends, so the first
         # one marks the end of <esc> and the last one the end of typing.
         first_key, last_key = parse_time(keys[0]["time"]), parse_time(keys[-1]["time"])
-        line = text.split("<esc>", 1)[-1].removesuffix("<enter>")
+        # The console log masks the password as the boot.keys events do.
+        line = masked.split("<esc>", 1)[-1].removesuffix("<enter>")
         intact = "yes" if netinst_echo(events) == line else "no"
         total = parse_time(get["time"]) - start
         totals.append(total)
