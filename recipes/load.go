@@ -80,6 +80,7 @@ func loadBuild(path string, doc []byte, pos positions, raw map[string]any,
 		build.applyName(r, errs)
 	}
 	renderStatic(r, d, errs)
+	checkExplicitZeros(r, raw, errs)
 	applyDefaults(r)
 	checkDynamic(r, errs)
 	validate(r, errs)
@@ -193,6 +194,29 @@ func setLocation(r *Recipe, path string, doc []byte) *Error {
 }
 
 // tableHas reports whether the nested tables of raw contain the key path.
+// checkExplicitZeros rejects a zero written for a value whose zero means
+// "use the default", so "cpus = 0" is an error rather than 2 CPUs.
+func checkExplicitZeros(r *Recipe, raw map[string]any, errs *collector) {
+	checks := []struct {
+		path keyPath
+		zero bool
+		fix  string
+	}{
+		{keyPath{"vm", "cpus"}, r.VM.CPUs == 0, fmt.Sprintf("use at least 1, or remove the key for the default of %d", DefaultCPUs)},
+		{keyPath{"vm", "memory"}, r.VM.Memory == 0, "use a size such as \"2GiB\", or remove the key for the default of 2GiB"},
+		{keyPath{"ssh", "port"}, r.SSH.Port == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultSSHPort)},
+		{keyPath{"ssh", "timeout"}, r.SSH.Timeout == 0, fmt.Sprintf("use a duration such as \"10m\", or remove the key for the default of %s", DefaultSSHTimeout)},
+		{keyPath{"shutdown", "timeout"}, r.Shutdown.Timeout == 0, fmt.Sprintf("use a duration such as \"5m\", or remove the key for the default of %s", DefaultShutdownTime)},
+		{keyPath{"http", "port_min"}, r.HTTP.PortMin == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultHTTPPortMin)},
+		{keyPath{"http", "port_max"}, r.HTTP.PortMax == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultHTTPPortMax)},
+	}
+	for _, c := range checks {
+		if c.zero && tableHas(raw, c.path...) {
+			errs.add(c.path, "invalid value 0: %s", c.fix)
+		}
+	}
+}
+
 func tableHas(raw map[string]any, keys ...string) bool {
 	var cur any = raw
 	for _, k := range keys {
