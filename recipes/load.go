@@ -99,7 +99,9 @@ func loadBuild(path string, doc []byte, pos positions, raw map[string]any,
 }
 
 // readDocument reads a TOML file and rejects content that is not text:
-// invalid UTF-8 and NUL bytes, which TOML does not allow.
+// invalid UTF-8 and NUL bytes, which TOML does not allow. It drops a UTF-8
+// byte order mark, which some Windows editors write and others hide, so
+// positions match what an editor shows.
 func readDocument(path, kind string) ([]byte, *Error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -125,7 +127,7 @@ func readDocument(path, kind string) ([]byte, *Error) {
 		line, col := lineColumn(doc, invalidUTF8Offset(doc))
 		return nil, &Error{File: path, Line: line, Column: col, Msg: "invalid UTF-8: save the file as UTF-8"}
 	}
-	return doc, nil
+	return bytes.TrimPrefix(doc, []byte("\ufeff")), nil
 }
 
 func invalidUTF8Offset(doc []byte) int {

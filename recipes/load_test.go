@@ -76,6 +76,12 @@ func TestLoadErrors(t *testing.T) {
 			want:   `recipe.toml:2:19: invalid UTF-8: save the file as UTF-8`,
 		},
 		{
+			name:   "byte order mark dropped, columns as an editor shows",
+			recipe: "\ufeffcolour = 1\n" + baseRecipe,
+			want: `recipe.toml:1:1: colour: unknown key, expected one of: boot, cloud_init, communicator, ` +
+				`description, http, matrix, name, output, provision, shutdown, source, ssh, variables, vm`,
+		},
+		{
 			name:   "NUL byte",
 			recipe: "name = \"te\x00st\"\n",
 			want:   `recipe.toml:1:11: NUL byte: a TOML file must be text`,
