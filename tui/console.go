@@ -37,7 +37,8 @@ const (
 // console is one VM's serial console: a VT emulator plus a bounded ring of
 // lines that scrolled off its screen. Writes are queued and parsed on a
 // separate goroutine, so a guest that prints megabytes a second slows neither
-// event ingestion nor rendering.
+// event ingestion nor rendering. A hidden console holds its writes unparsed
+// until it is shown.
 type console struct {
 	// mu guards emu, ring and the screen cache.
 	mu          sync.Mutex
@@ -60,6 +61,12 @@ type console struct {
 	reply    func([]byte) // receives terminal replies, such as cursor reports
 	readerUp bool
 
+	// hidden is set while the console is not on screen. Its output then
+	// goes to held instead of the queue, as hold.go describes.
+	hidden    bool
+	held      held
+	keepLines int // lines a trim of held keeps: the scrollback and a screen
+
 	stop atomic.Bool // set by Close: parsing ends after the current chunk
 }
 
@@ -68,16 +75,19 @@ func newConsole(scrollback int, reply func([]byte)) *console {
 		scrollback = defaultScrollback
 	}
 	c := &console{
-		emu:   vt.NewEmulator(consoleWidth, consoleHeight),
-		ring:  newRing[string](scrollback),
-		state: newVTState(),
-		reply: reply,
+		emu:       vt.NewEmulator(consoleWidth, consoleHeight),
+		ring:      newRing[string](scrollback),
+		state:     newVTState(),
+		reply:     reply,
+		keepLines: scrollback + consoleHeight,
 	}
 	c.idle = sync.NewCond(&c.qmu)
 	return c
 }
 
-// Write queues p for the emulator and returns at once. It copies p.
+// Write queues p for the emulator and returns at once. It copies p. While
+// the console is hidden, p is held instead, unless it contains a terminal
+// query.
 func (c *console) Write(p []byte) {
 	if len(p) == 0 {
 		return
@@ -87,6 +97,37 @@ func (c *console) Write(p []byte) {
 	if c.closed {
 		return
 	}
+	if c.hidden {
+		if !hasQuery(p) {
+			c.held.add(p, c.keepLines)
+			return
+		}
+		// The guest waits for the reply, so everything up to the query is
+		// parsed now. A query split across two writes is not seen.
+		if c.held.pending() {
+			c.enqueue(c.held.take())
+		}
+	}
+	c.enqueue(append([]byte(nil), p...))
+}
+
+// SetVisible shows or hides the console. Showing a hidden console queues
+// its held output for the emulator.
+func (c *console) SetVisible(visible bool) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed || c.hidden != visible {
+		return
+	}
+	c.hidden = !visible
+	if visible && c.held.pending() {
+		c.enqueue(c.held.take())
+	}
+}
+
+// enqueue adds p to the parse queue, taking ownership of it, and starts the
+// worker. Callers hold qmu.
+func (c *console) enqueue(p []byte) {
 	if !c.readerUp {
 		// The emulator writes replies to queries (cursor position, device
 		// attributes) into a pipe, and that write blocks until read.
@@ -94,7 +135,7 @@ func (c *console) Write(p []byte) {
 		go c.readReplies()
 	}
 
-	c.queue = append(c.queue, append([]byte(nil), p...))
+	c.queue = append(c.queue, p)
 	c.queued += len(p)
 	c.dropOldest()
 	if !c.working {
@@ -226,8 +267,11 @@ func (c *console) fastRun(run []byte) bool {
 	p := c.state.pen
 	c.parseLocked([]byte(ansi.ResetStyle+strings.Repeat("\r\n", h-1)), 0)
 	for _, line := range middle {
-		c.ring.push(renderPlain(p, line))
-		p.update(line)
+		var rows []string
+		rows, p = plainRows(p, line)
+		for _, row := range rows {
+			c.ring.push(row)
+		}
 	}
 	c.parseLocked(append([]byte(p.seqs), bytes.Join(tail, nil)...), h-1)
 	c.version.Add(1)
@@ -277,6 +321,7 @@ func (c *console) Close() {
 	c.qmu.Lock()
 	c.closed = true
 	c.queue = nil
+	c.held = held{}
 	c.qmu.Unlock()
 	c.Sync()
 

@@ -2,7 +2,10 @@ package tui
 
 import (
 	"bytes"
+	"slices"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/charmbracelet/x/ansi"
 )
@@ -15,40 +18,104 @@ import (
 // two ends, and the lines in between go straight to the scrollback ring.
 //
 // With h the screen height and L1..Lk a run of k >= 2h+1 plain lines, each
-// starting in column 0 and ending in CR LF:
+// starting in column 0 and ending in CR LF (see plainLine):
 //
 //  1. L1..Lh are parsed: everything that was on the screen scrolls off, and
 //     the cursor sits in column 0 of the blank bottom row.
 //  2. h-1 CR LFs scroll L2..Lh off, which leaves the screen blank.
-//  3. L(h+1)..L(k-h) are pushed to the ring as text.
+//  3. L(h+1)..L(k-h) are pushed to the ring as text, one entry per screen
+//     row, so a line longer than the screen is wide is cut where the
+//     emulator would wrap it.
 //  4. L(k-h+1)..Lk are parsed after the pen they start with is restored.
 //     The first h-1 rows this scrolls off are the blank rows from step 2 and
 //     are discarded.
 //
 // The ring and the screen then hold what parsing every line would give.
 
-// plainLine reports whether line (ending in "\r\n") is eligible: printable
-// ASCII and SGR sequences only, at most consoleWidth cells, so it neither
-// wraps nor moves the cursor.
+// plainLine reports whether line (ending in "\n") is eligible: one or more
+// CRs before the line feed, optional CRs at the start, and in between only
+// printable ASCII, SGR sequences and characters of plainRune. Such a line
+// does not move the cursor except by printing and wrapping, and the CRs at
+// either end have no effect beyond the one a CR LF has.
 func plainLine(line []byte) bool {
-	body := line[:len(line)-2]
-	cells := 0
-	for i := 0; i < len(body); i++ {
+	body, ok := plainBody(line)
+	if !ok {
+		return false
+	}
+	for i := 0; i < len(body); {
 		c := body[i]
 		switch {
 		case c >= 0x20 && c < 0x7f:
-			cells++
+			i++
 		case c == 0x1b:
 			end := sgrEnd(body[i:])
 			if end < 0 {
 				return false
 			}
-			i += end - 1
+			i += end
 		default:
-			return false
+			r, size := utf8.DecodeRune(body[i:])
+			if !plainRune(r) {
+				return false
+			}
+			i += size
 		}
 	}
-	return cells <= consoleWidth
+	return true
+}
+
+// plainBody returns line without its line feed and the CRs at either end,
+// and false when no CR comes right before the line feed.
+func plainBody(line []byte) ([]byte, bool) {
+	n := len(line)
+	if n < 2 || line[n-1] != '\n' || line[n-2] != '\r' {
+		return nil, false
+	}
+	return bytes.TrimLeft(bytes.TrimRight(line[:n-1], "\r"), "\r"), true
+}
+
+// plainRune reports whether r is a character outside ASCII that the
+// emulator draws in one cell on its own: Latin letters, general
+// punctuation such as "…", arrows, box drawing and block elements.
+// TestPlainRunesAreOneCell checks each of them against the emulator.
+func plainRune(r rune) bool {
+	switch {
+	case r >= 0xa0 && r <= 0x24f:
+		return r != 0xad // the soft hyphen has no width
+	case r >= 0x2010 && r <= 0x2027, r >= 0x2030 && r <= 0x205e:
+		return true
+	case r >= 0x2190 && r <= 0x21ff, r >= 0x2500 && r <= 0x259f:
+		return true
+	}
+	return false
+}
+
+// plainRows returns the screen rows that a plain line drawn with pen p
+// fills, each consoleWidth cells at most and rendered for the ring, and the
+// pen after the line.
+func plainRows(p pen, line []byte) ([]string, pen) {
+	body, _ := plainBody(line)
+	var rows []string
+	start, cells := 0, 0
+	rowPen := p
+	for i := 0; i < len(body); {
+		if body[i] == 0x1b {
+			end := sgrEnd(body[i:])
+			p.update(body[i : i+end])
+			i += end
+			continue
+		}
+		if cells == consoleWidth {
+			// The next character wraps to a new row.
+			rows = append(rows, renderPlain(rowPen, body[start:i]))
+			start, cells, rowPen = i, 0, p
+		}
+		_, size := utf8.DecodeRune(body[i:])
+		i += size
+		cells++
+	}
+	rows = append(rows, renderPlain(rowPen, body[start:]))
+	return rows, p
 }
 
 // sgrEnd returns the length of the SGR sequence at the start of b, or -1 if
@@ -81,8 +148,7 @@ func plainRun(data []byte, minLines int) (start, end int) {
 			break
 		}
 		line := data[pos : pos+nl+1]
-		if len(line) >= 2 && line[len(line)-2] == '\r' && !bytes.Contains(line[:len(line)-2], []byte{'\r'}) &&
-			plainLine(line) {
+		if plainLine(line) {
 			lines++
 		} else {
 			if lines >= minLines {
@@ -146,9 +212,10 @@ func resetsPen(seq []byte) bool {
 	return false
 }
 
-// renderPlain returns the ring text of a plain line drawn with pen.
-func renderPlain(p pen, line []byte) string {
-	body := string(line[:len(line)-2])
+// renderPlain returns the ring text of one row of a plain line, drawn
+// starting with pen p.
+func renderPlain(p pen, row []byte) string {
+	body := string(row)
 	if p.seqs == "" && !strings.Contains(body, "\x1b") {
 		return body
 	}
@@ -156,9 +223,11 @@ func renderPlain(p pen, line []byte) string {
 }
 
 // vtState tracks emulator state that plain lines would render differently
-// under: a scroll region, or a character set other than ASCII.
+// under: a scroll region, auto-wrap turned off, or a character set other
+// than ASCII.
 type vtState struct {
 	region  bool // a scroll region is set
+	noWrap  bool // auto-wrap is off, so long lines do not wrap
 	g0, g1  byte // designated character sets, where 'B' is ASCII
 	shifted bool // SO selected G1
 	pen     pen
@@ -175,7 +244,7 @@ func (s *vtState) plainSafe() bool {
 	if s.shifted {
 		charset = s.g1
 	}
-	return !s.region && charset == 'B' && s.penOK
+	return !s.region && !s.noWrap && charset == 'B' && s.penOK
 }
 
 // scan updates the state from data fed to the emulator.
@@ -219,7 +288,12 @@ func (s *vtState) scanCSI(data []byte, i int) int {
 		if c >= 0x40 && c <= 0x7e {
 			switch c {
 			case 'r':
-				s.region = j > i+2
+				s.region = !fullScreenRegion(string(data[i+2 : j]))
+			case 'h', 'l':
+				if params := string(data[i+2 : j]); strings.HasPrefix(params, "?") &&
+					slices.Contains(strings.Split(params[1:], ";"), "7") {
+					s.noWrap = c == 'l'
+				}
 			case 'm':
 				if end := sgrEnd(data[i : j+1]); end == j+1-i {
 					s.penOK = s.pen.update(data[i : j+1])
@@ -229,4 +303,13 @@ func (s *vtState) scanCSI(data []byte, i int) int {
 		}
 	}
 	return len(data)
+}
+
+// fullScreenRegion reports whether the DECSTBM parameters params, such as
+// "1;24", leave every row of the console in the scroll region, which is
+// the same as no region.
+func fullScreenRegion(params string) bool {
+	top, bottom, _ := strings.Cut(params, ";")
+	return (top == "" || top == "0" || top == "1") &&
+		(bottom == "" || bottom == "0" || bottom == strconv.Itoa(consoleHeight))
 }

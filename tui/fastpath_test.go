@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -52,8 +53,15 @@ func TestFastPathMatchesEmulator(t *testing.T) {
 		{name: "mixed in pieces", input: serialOutput(2, 2000), chunks: 101},
 		{name: "screen half full first", input: "a\r\nb\r\n" + numberedLines("line", 200), chunks: 1},
 		{name: "partial line first", input: "prompt " + numberedLines("line", 200) + "tail", chunks: 1},
+		{name: "full-screen scroll region", input: "\x1b[1;24r" + numberedLines("line", 200), chunks: 1},
 		{name: "scroll region", input: "\x1b[2;20r" + numberedLines("line", 200) + "\x1b[r" + numberedLines("after", 100), chunks: 1},
 		{name: "line drawing", input: "\x1b(0" + numberedLines("qqq", 100) + "\x1b(B" + numberedLines("ascii", 100), chunks: 1},
+		{name: "CR CR LF endings", input: strings.ReplaceAll(numberedLines("line", 200), "\r\n", "\r\r\n"), chunks: 1},
+		{name: "leading CR", input: strings.ReplaceAll(numberedLines("line", 200), "\n", "\n\r"), chunks: 1},
+		{name: "wrapped lines", input: wrappedLines(300), chunks: 1},
+		{name: "wrapped lines in pieces", input: wrappedLines(300), chunks: 29},
+		{name: "auto-wrap off", input: "\x1b[?7l" + wrappedLines(100) + "\x1b[?7h" + wrappedLines(100), chunks: 1},
+		{name: "punctuation and box drawing", input: strings.Repeat("[  OK  ] Started dev-mqueue\u2026mount \u2500\u2502 caf\u00e9\r\n", 200), chunks: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -84,6 +92,67 @@ func TestFastPathMatchesEmulator(t *testing.T) {
 			}
 			if got, want := c.emu.CursorPosition(), ref.CursorPosition(); got != want {
 				t.Errorf("cursor = %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// wrappedLines returns n lines of 1 to 250 cells, some exactly one or two
+// screen widths and some with a colour change at a wrap point.
+func wrappedLines(n int) string {
+	var sb strings.Builder
+	for i := range n {
+		switch i % 5 {
+		case 0:
+			fmt.Fprintf(&sb, "%s\r\n", strings.Repeat("a", consoleWidth))
+		case 1:
+			fmt.Fprintf(&sb, "%s\r\n", strings.Repeat("b", 2*consoleWidth))
+		case 2:
+			fmt.Fprintf(&sb, "%s\x1b[33m%s\x1b[0m %d\r\n", strings.Repeat("c", consoleWidth), strings.Repeat("d", 90), i)
+		default:
+			fmt.Fprintf(&sb, "line %d %s\r\n", i, strings.Repeat("e", (i*37)%250))
+		}
+	}
+	return sb.String()
+}
+
+func TestPlainRunesAreOneCell(t *testing.T) {
+	for r := rune(0x80); r < 0x2600; r++ {
+		if !plainRune(r) {
+			continue
+		}
+		emu := vt.NewEmulator(consoleWidth, consoleHeight)
+		_, _ = emu.Write([]byte(string(r) + "x"))
+		if got := emu.CursorPosition().X; got != 2 {
+			t.Errorf("U+%04X moves the cursor to column %d, want 2", r, got)
+		}
+		if got := emu.CellAt(1, 0); got == nil || got.Content != "x" {
+			t.Errorf("U+%04X combines with the character after it", r)
+		}
+	}
+}
+
+func TestPlainRows(t *testing.T) {
+	tests := []struct {
+		name string
+		line string
+		want []string
+	}{
+		{name: "empty", line: "\r\n", want: []string{""}},
+		{name: "one row", line: "abc\r\r\n", want: []string{"abc"}},
+		{name: "exactly one width", line: strings.Repeat("a", consoleWidth) + "\r\n", want: []string{strings.Repeat("a", consoleWidth)}},
+		{name: "one cell more", line: strings.Repeat("a", consoleWidth) + "b\r\n", want: []string{strings.Repeat("a", consoleWidth), "b"}},
+		{name: "colour at the wrap", line: strings.Repeat("a", consoleWidth) + "\x1b[31mb\r\n",
+			want: []string{strings.Repeat("a", consoleWidth) + "\x1b[31m\x1b[m", "\x1b[31mb\x1b[m"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if !plainLine([]byte(tt.line)) {
+				t.Fatalf("plainLine(%q) = false, want true", tt.line)
+			}
+			got, _ := plainRows(pen{}, []byte(tt.line))
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("rows = %q, want %q", got, tt.want)
 			}
 		})
 	}

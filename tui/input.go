@@ -121,6 +121,7 @@ func (m *model) selectBuild(i int) {
 		return
 	}
 	m.selected = i % len(m.builds)
+	m.showSelectedConsole()
 	if m.query != "" {
 		m.findMatches()
 		m.stepMatch(0)

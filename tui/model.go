@@ -17,7 +17,7 @@ import (
 // tickInterval is how often the model takes queued events and redraws.
 // Events arriving between ticks are applied together, so a busy stream costs
 // one render per tick rather than one per event.
-const tickInterval = 50 * time.Millisecond
+const tickInterval = 100 * time.Millisecond
 
 // mode is the input state that decides what a key press does.
 type mode int
@@ -184,6 +184,7 @@ func (m *model) ingest(msg batchMsg) tea.Cmd {
 	for _, e := range msg.events {
 		m.addBuild(e.Build).apply(e)
 	}
+	m.showSelectedConsole()
 	for _, b := range m.builds {
 		b.flushConsole()
 	}
@@ -211,6 +212,19 @@ func (m *model) ingest(msg batchMsg) tea.Cmd {
 		return nil
 	}
 	return m.tick()
+}
+
+// showSelectedConsole marks the selected build's console visible and the
+// others hidden, since every layout draws the selected console only. A
+// hidden console holds its output unparsed until it is selected.
+func (m *model) showSelectedConsole() {
+	if len(m.builds) == 0 {
+		return
+	}
+	m.selected = max(0, min(m.selected, len(m.builds)-1))
+	for i, b := range m.builds {
+		b.console.SetVisible(i == m.selected)
+	}
 }
 
 // keepScrollPositions shifts the offsets of panes that do not follow by the

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -60,9 +61,25 @@ func main() {
 	rows := flag.Int("rows", 60, "terminal rows")
 	mode := flag.String("mode", "tui", "\"tui\" draws the dashboard, \"none\" drops the events")
 	capture := flag.String("capture", "", "also write the terminal output to `FILE`")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the streaming phase to `FILE`")
 	flag.Parse()
 
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "dashboard:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintln(os.Stderr, "dashboard: failed to start the CPU profile:", err)
+			os.Exit(1)
+		}
+	}
+
 	r, err := run(*logs, *builds, *rate, *tick, *duration, *cols, *rows, *mode, *capture)
+	if *cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "dashboard:", err)
 		os.Exit(1)
