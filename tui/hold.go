@@ -81,7 +81,7 @@ func (h *held) take() []byte {
 		return out
 	}
 	var prefix strings.Builder
-	fmt.Fprintf(&prefix, "\x1b[0m\r\n\x1b[2m── skipped %s of output while another console was shown (see the serial log) ──\x1b[0m\r\n",
+	fmt.Fprintf(&prefix, "\x1b[0m\r\n\x1b[2m── skipped %s while this console was hidden (see the serial log) ──\x1b[0m\r\n",
 		formatBytes(h.skipped))
 	prefix.WriteString(h.modes.restore())
 	out := append([]byte(prefix.String()), h.data...)
