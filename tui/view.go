@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"charm.land/bubbles/v2/spinner"
 	tea "charm.land/bubbletea/v2"
@@ -25,8 +26,12 @@ const (
 	minBothPanesNarrow = 36
 )
 
-// spinnerFrames animate builds whose current step has no known size.
+// spinnerFrames animate builds whose current step has no known size, one
+// frame every spinnerStep. Each frame changes the screen, so a faster
+// spinner makes a quiet dashboard redraw on every tick.
 var spinnerFrames = spinner.MiniDot.Frames
+
+const spinnerStep = 250 * time.Millisecond
 
 // layout is the size of each region for the current terminal size.
 type layout struct {
@@ -95,6 +100,7 @@ func (m *model) render() string {
 	}
 	l := m.layout()
 	var lines []string
+	exact := false // every line is already m.width cells wide
 	switch {
 	case m.zoom:
 		lines = m.consolePane(l.paneWidth, l.consoleRows)
@@ -103,13 +109,19 @@ func (m *model) render() string {
 		lines = append(lines, padLines(m.helpLines(m.height-2), m.height-2)...)
 		lines = append(lines, m.footer())
 	case l.wide:
+		// The header and the body are cut to width as they are built, which
+		// saves measuring every line twice.
 		lines = append(lines, m.header())
 		lines = append(lines, m.wideBody(l)...)
-		lines = append(lines, m.footer())
+		lines = append(lines, fit(m.footer(), m.width))
+		exact = len(lines) == m.height
 	default:
 		lines = append(lines, m.header(), m.tabs(), m.statusLine())
 		lines = append(lines, m.panes(l)...)
 		lines = append(lines, m.footer())
+	}
+	if exact {
+		return strings.Join(lines, "\n")
 	}
 	for len(lines) < m.height {
 		lines = append(lines, "")
@@ -299,7 +311,7 @@ func (m *model) stepInfo(b *build, width int) string {
 		step = "starting"
 	}
 	if b.total <= 0 {
-		frame := spinnerFrames[int(m.now().UnixMilli()/100)%len(spinnerFrames)]
+		frame := spinnerFrames[int(m.now().UnixMilli()/spinnerStep.Milliseconds())%len(spinnerFrames)]
 		text := step + " " + m.styles.running.Render(frame)
 		if b.detail != "" {
 			text += " " + m.styles.faint.Render(oneLine(b.detail))
