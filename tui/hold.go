@@ -11,21 +11,23 @@ import (
 // else the dashboard does. Only the selected build's console is drawn, so
 // with four builds streaming three of them hold their output. When a console
 // is selected again, its held bytes are parsed at once and it shows what
-// eager parsing would have shown, with two exceptions:
+// parsing every write at once would have shown, unless held output hit its
+// bound:
 //
 //   - Held output is bounded. Once it grows past maxHeldBytes or twice
 //     keepLines lines, the oldest bytes are dropped at a line start. The newest
 //     keepLines lines (a full scrollback and a screen) are kept within
-//     maxHeldBytes/2 bytes. The console then shows a line that says how
-//     much was skipped, followed by the kept tail.
+//     maxHeldBytes/2 bytes. When the kept lines do not fill the scrollback,
+//     the console shows a line that states how much was skipped above them.
 //   - A query from the guest, such as a cursor position request, makes the
 //     console parse everything held up to that point, so that the reply
 //     is sent without waiting for the console to be selected.
 
 const (
 	// maxHeldBytes bounds the raw output a hidden console keeps. Parsing
-	// it on selection takes about 0.3 s at the emulator's rate of about
-	// 3.5 MB per CPU second (2.6 GHz Xeon), less for plain lines.
+	// it on selection takes an estimated 0.3 s, at the 3.5 MB per CPU second
+	// the replay benchmark measured for the emulator on a 2.6 GHz Xeon, and
+	// less for plain lines, which take the fast path.
 	maxHeldBytes = 1 << 20
 )
 
@@ -72,8 +74,11 @@ func (h *held) pending() bool {
 }
 
 // take returns the held output ready to be parsed, and empties h. When
-// bytes were dropped, it starts with a line that says how many, followed
+// bytes were dropped, it starts with a line that states how many, followed
 // by the sequences that restore the modes the dropped bytes had set.
+// NOTE: text that the dropped bytes placed by cursor addressing, such as
+// an installer dialog on the alternate screen, is lost, so the kept tail's
+// partial updates may be drawn on a blank screen.
 func (h *held) take() []byte {
 	if h.skipped == 0 {
 		out := h.data
@@ -225,7 +230,7 @@ func (t *modeTracker) privateModes(params string, final byte) {
 	}
 }
 
-// hasQuery reports whether data contains a sequence the emulator answers:
+// hasQuery reports whether data contains a sequence the emulator replies to:
 // device attributes (CSI c), status and cursor position reports (CSI n),
 // mode reports (CSI $p), in-band resize reports (CSI ?2048h) and colour
 // queries (OSC 10, 11 and 12 with "?").
@@ -251,8 +256,8 @@ func hasQuery(data []byte) bool {
 	return false
 }
 
-// csiQuery reports whether the CSI sequence whose parameters start at rest
-// is one the emulator answers.
+// csiQuery reports whether the emulator replies to the CSI sequence whose
+// parameters start at rest.
 func csiQuery(rest []byte) bool {
 	for j, c := range rest {
 		if c < 0x40 || c > 0x7e {
