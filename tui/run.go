@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -17,6 +18,12 @@ import (
 
 	"github.com/bakeimg/bake/event"
 )
+
+// rendererFPS is how often Bubble Tea's renderer wakes to compare the
+// latest frame with the one on screen. The model produces at most one frame
+// per tick, so waking more often than twice per tick (Bubble Tea's default
+// is 60) finds nothing new, and each wake-up costs CPU time.
+const rendererFPS = 2 * int(time.Second/tickInterval)
 
 // ErrQuit is returned by Run when the user quit while builds were still
 // running and the events channel was open. Stop has been called by then.
@@ -65,7 +72,7 @@ func Run(ctx context.Context, events <-chan event.Event, opts Options) error {
 	m.feed = newFeed()
 	go m.feed.run(events)
 
-	progOpts := []tea.ProgramOption{tea.WithContext(ctx)}
+	progOpts := []tea.ProgramOption{tea.WithContext(ctx), tea.WithFPS(rendererFPS)}
 	if opts.Input != nil {
 		progOpts = append(progOpts, tea.WithInput(opts.Input))
 	}
