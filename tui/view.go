@@ -27,11 +27,13 @@ const (
 )
 
 // spinnerFrames animate builds whose current step has no known size, one
-// frame every spinnerStep. Each frame changes the screen, so a faster
-// spinner makes a quiet dashboard redraw on every tick.
+// frame every spinnerStep. Each frame changes the screen, and Bubble Tea
+// parses and compares the whole screen on every change, so a faster spinner
+// makes a quiet dashboard cost more. Two steps a second, half of them when
+// the elapsed-time clocks change anyway, keep that low.
 var spinnerFrames = spinner.MiniDot.Frames
 
-const spinnerStep = 250 * time.Millisecond
+const spinnerStep = 500 * time.Millisecond
 
 // layout is the size of each region for the current terminal size.
 type layout struct {
