@@ -328,3 +328,36 @@ func TestISOWithEFIMissingOVMF(t *testing.T) {
 		t.Errorf("QEMU started %d times, want none", len(starts))
 	}
 }
+
+// A build paces its boot command by the guest's echo when the guest echoes,
+// and says so when it falls back to the fixed pace.
+func TestISOBootTypingFollowsEcho(t *testing.T) {
+	tests := []struct {
+		name         string
+		mode         string
+		wantFallback bool
+	}{
+		{name: "guest echoes", mode: "fetch-seed,echo-keys"},
+		{name: "guest silent", mode: "fetch-seed", wantFallback: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fx := newFixture(t, tt.mode)
+			r := fx.isoRecipe(t, isoOptions{})
+			rec := &recorder{}
+			res := fx.run(context.Background(), r, rec)
+			if res.Err != nil {
+				t.Fatalf("build failed: %v", res.Err)
+			}
+			var fallback []string
+			for _, m := range rec.messages(event.Info) {
+				if strings.Contains(m, "did not echo") {
+					fallback = append(fallback, m)
+				}
+			}
+			if got := len(fallback) > 0; got != tt.wantFallback {
+				t.Errorf("fallback messages %q, want fallback %v", fallback, tt.wantFallback)
+			}
+		})
+	}
+}
