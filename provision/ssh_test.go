@@ -142,3 +142,41 @@ func TestExpectDisconnectOverSSH(t *testing.T) {
 		t.Errorf("Run() = %v, want the dropped connection accepted", err)
 	}
 }
+
+// Shell lines reach the guest's shell byte for byte when the script
+// travels inside the command: quotes, backslashes, expansions, a here
+// document and non-ASCII text.
+func TestShellInlineQuotingOverSSH(t *testing.T) {
+	client := connect(t, &sshtest.Server{})
+	rec := &recorder{}
+	lines := []string{
+		`echo 'single '"'"'quoted'"'"' text'`,
+		`printf '%s\n' "back\\slash" 'dollar $HOME' "tab	end"`,
+		`x=$(echo sub); echo "$x" ` + "`echo tick`",
+		"cat <<'EOF'\nhere $NOT_EXPANDED 'q' \"dq\"\nEOF",
+		`echo "grüße ✓"`,
+		`echo "$GREETING"`,
+	}
+	err := Run(context.Background(), client, recipes.Provisioner{Shell: lines}, Options{
+		Index:       1,
+		Environment: map[string]string{"GREETING": `it's "$me"`},
+		TempDir:     t.TempDir(),
+		Emitter:     event.NewEmitter("b", rec),
+	})
+	if err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	want := []string{
+		"out: single 'quoted' text",
+		`out: back\slash`,
+		"out: dollar $HOME",
+		"out: tab	end",
+		"out: sub tick",
+		`out: here $NOT_EXPANDED 'q' "dq"`,
+		"out: grüße ✓",
+		`out: it's "$me"`,
+	}
+	if got := rec.outputs(); !slices.Equal(got, want) {
+		t.Errorf("output =\n%q\nwant\n%q", got, want)
+	}
+}
