@@ -7,7 +7,8 @@
 //	go run ./scripts/bench/dashboard -logs ~/.cache/bake/logs -builds 4 -rate 200000 -duration 30s
 //
 // With -mode none the same events are read and dropped without a dashboard,
-// which measures the replay's own cost.
+// which measures the replay's own cost. -cpuprofile FILE writes a CPU
+// profile of the streaming phase for go tool pprof.
 package main
 
 import (
