@@ -17,7 +17,7 @@ import (
 // tickInterval is how often the model takes queued events and redraws.
 // Events arriving between ticks are applied together, so a busy stream costs
 // one render per tick rather than one per event.
-const tickInterval = 100 * time.Millisecond
+const tickInterval = 250 * time.Millisecond
 
 // mode is the input state that decides what a key press does.
 type mode int

@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"sync"
-	"time"
 
 	tea "charm.land/bubbletea/v2"
 	"github.com/charmbracelet/colorprofile"
@@ -20,10 +19,12 @@ import (
 )
 
 // rendererFPS is how often Bubble Tea's renderer wakes to compare the
-// latest frame with the one on screen. The model produces at most one frame
-// per tick, so waking more often than twice per tick (Bubble Tea's default
-// is 60) finds nothing new, and each wake-up costs CPU time.
-const rendererFPS = 2 * int(time.Second/tickInterval)
+// latest frame with the one on screen. Output from the builds reaches the
+// model once per tick, but a key press changes the frame at once, so the
+// renderer wakes more often than the tick to keep keys responsive. Waking
+// at Bubble Tea's default of 60 a second costs CPU time and finds nothing
+// new.
+const rendererFPS = 10
 
 // ErrQuit is returned by Run when the user quit while builds were still
 // running and the events channel was open. Stop has been called by then.
