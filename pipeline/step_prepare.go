@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -17,6 +19,9 @@ import (
 type stepPrepare struct {
 	lock     *os.File
 	lockPath string
+	// created lists the directories lockOutput made for the lock file,
+	// deepest first, so Cleanup can remove them when they stay empty.
+	created []string
 }
 
 func (*stepPrepare) Name() string { return "prepare" }
@@ -71,15 +76,20 @@ func (p *stepPrepare) Run(ctx context.Context, s *State) error {
 // BAKE_HOME each uses. The lock file sits beside the output directory.
 func (p *stepPrepare) lockOutput(s *State) error {
 	parent := filepath.Dir(s.OutputDir)
-	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return fmt.Errorf("failed to create %q: %w", parent, err)
-	}
 	path := filepath.Join(parent, "."+filepath.Base(s.OutputDir)+".lock")
 	// The holder removes the lock file when it finishes, so a process that
 	// opened the file just before then may hold a lock on a removed file:
-	// it checks the path still names the file it locked, and retries.
+	// it checks the path still names the file it locked, and retries. The
+	// holder also removes the directories it created when they are empty,
+	// so the parent may vanish between creating it and opening the file.
 	for {
+		if err := p.makeParents(parent); err != nil {
+			return err
+		}
 		f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("failed to create lock file: %w", err)
 		}
@@ -100,6 +110,27 @@ func (p *stepPrepare) lockOutput(s *State) error {
 	}
 }
 
+// makeParents creates dir and its missing parents and records the ones
+// it created.
+func (p *stepPrepare) makeParents(dir string) error {
+	var missing []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		missing = append(missing, d)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("failed to create %q: %w", dir, err)
+	}
+	for _, d := range missing {
+		if !slices.Contains(p.created, d) {
+			p.created = append(p.created, d)
+		}
+	}
+	return nil
+}
+
 func (p *stepPrepare) Cleanup(s *State) error {
 	if s.Key != nil && s.WorkDir != "" {
 		os.Remove(filepath.Join(s.WorkDir, "id_ed25519"))
@@ -107,6 +138,12 @@ func (p *stepPrepare) Cleanup(s *State) error {
 	if p.lock != nil {
 		os.Remove(p.lockPath)
 		p.lock.Close() // closing the descriptor releases the flock
+	}
+	// A build that wrote no output leaves no empty directory behind. Remove
+	// fails on a directory that is not empty, such as one holding the
+	// output or another build's lock.
+	for _, d := range p.created {
+		os.Remove(d)
 	}
 	return nil
 }
