@@ -38,11 +38,9 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 		return err
 	}
 	interval := b.KeyInterval.D()
-	if env := os.Getenv("BAKE_KEY_INTERVAL"); env != "" {
-		d, err := time.ParseDuration(env)
-		if err != nil || d < 0 {
-			return fmt.Errorf("invalid BAKE_KEY_INTERVAL %q: use a Go duration such as \"20ms\"", env)
-		}
+	if d, set, err := KeyIntervalFromEnv(); err != nil {
+		return err
+	} else if set {
 		interval = d
 	}
 	typer := boot.Typer{
@@ -67,6 +65,21 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 }
 
 func (*stepBoot) Cleanup(*State) error { return nil }
+
+// KeyIntervalFromEnv returns the pause between typed keys that
+// BAKE_KEY_INTERVAL sets, which overrides boot.key_interval, and whether it
+// is set.
+func KeyIntervalFromEnv() (time.Duration, bool, error) {
+	env := os.Getenv("BAKE_KEY_INTERVAL")
+	if env == "" {
+		return 0, false, nil
+	}
+	d, err := time.ParseDuration(env)
+	if err != nil || d < 0 {
+		return 0, false, fmt.Errorf("invalid BAKE_KEY_INTERVAL %q: use a Go duration such as \"20ms\", or unset it", env)
+	}
+	return d, true, nil
+}
 
 // keyboard adapts a QEMU machine to the boot typer.
 type keyboard struct{ m keySender }

@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
@@ -119,6 +121,9 @@ func readDocument(path, kind string) ([]byte, *Error) {
 	if len(doc) > MaxFileSize {
 		return nil, &Error{File: path, Msg: fmt.Sprintf("%s file is larger than the %d-byte maximum", kind, MaxFileSize)}
 	}
+	if bytes.HasPrefix(doc, []byte{0xff, 0xfe}) || bytes.HasPrefix(doc, []byte{0xfe, 0xff}) {
+		return nil, &Error{File: path, Line: 1, Column: 1, Msg: "UTF-16 text: save the file as UTF-8"}
+	}
 	if i := bytes.IndexByte(doc, 0); i >= 0 {
 		line, col := lineColumn(doc, i)
 		return nil, &Error{File: path, Line: line, Column: col, Msg: "NUL byte: a TOML file must be text"}
@@ -127,7 +132,12 @@ func readDocument(path, kind string) ([]byte, *Error) {
 		line, col := lineColumn(doc, invalidUTF8Offset(doc))
 		return nil, &Error{File: path, Line: line, Column: col, Msg: "invalid UTF-8: save the file as UTF-8"}
 	}
-	return bytes.TrimPrefix(doc, []byte("\ufeff")), nil
+	doc = bytes.TrimPrefix(doc, []byte("\ufeff"))
+	if i := bytes.Index(doc, []byte("\ufeff")); i >= 0 {
+		line, col := lineColumn(doc, i)
+		return nil, &Error{File: path, Line: line, Column: col, Msg: "byte order mark (U+FEFF) inside the file: delete it"}
+	}
+	return doc, nil
 }
 
 func invalidUTF8Offset(doc []byte) int {
@@ -205,18 +215,46 @@ func checkExplicitZeros(r *Recipe, raw map[string]any, errs *collector) {
 		fix  string
 	}{
 		{keyPath{"vm", "cpus"}, r.VM.CPUs == 0, fmt.Sprintf("use at least 1, or remove the key for the default of %d", DefaultCPUs)},
-		{keyPath{"vm", "memory"}, r.VM.Memory == 0, "use a size such as \"2GiB\", or remove the key for the default of 2GiB"},
 		{keyPath{"ssh", "port"}, r.SSH.Port == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultSSHPort)},
-		{keyPath{"ssh", "timeout"}, r.SSH.Timeout == 0, fmt.Sprintf("use a duration such as \"10m\", or remove the key for the default of %s", DefaultSSHTimeout)},
-		{keyPath{"shutdown", "timeout"}, r.Shutdown.Timeout == 0, fmt.Sprintf("use a duration such as \"5m\", or remove the key for the default of %s", DefaultShutdownTime)},
+		{keyPath{"ssh", "timeout"}, r.SSH.Timeout == 0, fmt.Sprintf("use a duration such as \"10m\", or remove the key for the default of %s", shortDuration(DefaultSSHTimeout))},
+		{keyPath{"shutdown", "timeout"}, r.Shutdown.Timeout == 0, fmt.Sprintf("use a duration such as \"5m\", or remove the key for the default of %s", shortDuration(DefaultShutdownTime))},
 		{keyPath{"http", "port_min"}, r.HTTP.PortMin == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultHTTPPortMin)},
 		{keyPath{"http", "port_max"}, r.HTTP.PortMax == 0, fmt.Sprintf("use a port from 1 to 65535, or remove the key for the default of %d", DefaultHTTPPortMax)},
 	}
 	for _, c := range checks {
 		if c.zero && tableHas(raw, c.path...) {
-			errs.add(c.path, "invalid value 0: %s", c.fix)
+			errs.add(c.path, "invalid value %s: %s", writtenValue(raw, c.path), c.fix)
 		}
 	}
+}
+
+// writtenValue returns the value at path as the recipe wrote it: a string
+// quoted, anything else as Go prints it.
+func writtenValue(raw map[string]any, path keyPath) string {
+	var cur any = raw
+	for _, k := range path {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return "?"
+		}
+		cur = m[k]
+	}
+	if s, ok := cur.(string); ok {
+		return strconv.Quote(s)
+	}
+	return fmt.Sprint(cur)
+}
+
+// shortDuration formats d as a recipe would write it: "30m", not "30m0s".
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func tableHas(raw map[string]any, keys ...string) bool {

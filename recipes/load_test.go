@@ -82,6 +82,16 @@ func TestLoadErrors(t *testing.T) {
 				`description, http, matrix, name, output, provision, shutdown, source, ssh, variables, vm`,
 		},
 		{
+			name:   "byte order mark inside the file",
+			recipe: "name = \"test\"\n\ufeffcolour = 1\n",
+			want:   `recipe.toml:2:1: byte order mark (U+FEFF) inside the file: delete it`,
+		},
+		{
+			name:   "UTF-16",
+			recipe: "\xff\xfen\x00a\x00",
+			want:   `recipe.toml:1:1: UTF-16 text: save the file as UTF-8`,
+		},
+		{
 			name:   "NUL byte",
 			recipe: "name = \"te\x00st\"\n",
 			want:   `recipe.toml:1:11: NUL byte: a TOML file must be text`,
@@ -168,7 +178,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:   "zero size",
 			recipe: baseRecipe + "[vm]\nmemory = 0\n",
-			want:   `recipe.toml:6:1: vm.memory: invalid size "0": must be greater than zero`,
+			want:   `recipe.toml:6:1: vm.memory: invalid size "0": must be greater than zero: use a size such as "512MiB", or remove the key for its default`,
 		},
 		{
 			name:   "disk below minimum",

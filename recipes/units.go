@@ -73,7 +73,7 @@ func ParseSize(s string) (Size, error) {
 		return 0, fmt.Errorf("invalid size %q: not a whole number of bytes", s)
 	}
 	if n.Sign() == 0 {
-		return 0, fmt.Errorf("invalid size %q: must be greater than zero", s)
+		return 0, fmt.Errorf("invalid size %q: must be greater than zero: use a size such as \"512MiB\", or remove the key for its default", s)
 	}
 	if n.Cmp(new(big.Rat).SetInt64(int64(MaxSize))) > 0 {
 		return 0, fmt.Errorf("invalid size %q: larger than the %s maximum", s, MaxSize)

@@ -19,7 +19,7 @@ func TestParseSize(t *testing.T) {
 		{in: "", wantErr: `invalid size "": use a number with a unit such as "512MiB" or "10GiB"`},
 		{in: "GiB", wantErr: `invalid size "GiB": use a number with a unit such as "512MiB" or "10GiB"`},
 		{in: "-1", wantErr: `invalid size "-1": must not be negative`},
-		{in: "0", wantErr: `invalid size "0": must be greater than zero`},
+		{in: "0", wantErr: `invalid size "0": must be greater than zero: use a size such as "512MiB", or remove the key for its default`},
 		{in: "0.5", wantErr: `invalid size "0.5": not a whole number of bytes`},
 		{in: "65TiB", wantErr: `invalid size "65TiB": larger than the 64TiB maximum`},
 		{in: "99999999999999999999999999GiB", wantErr: `invalid size "99999999999999999999999999GiB": larger than the 64TiB maximum`},

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/bakeimg/bake/pipeline"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -48,6 +50,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(rest) == 0 {
 		fmt.Fprint(stderr, usageText)
 		return exitUsage
+	}
+
+	if rest[0] == "build" || rest[0] == "validate" {
+		if _, _, err := pipeline.KeyIntervalFromEnv(); err != nil {
+			fmt.Fprintf(stderr, "bake: %v\n", err)
+			return exitUsage
+		}
 	}
 
 	ctx, signals := withSignals(context.Background())
