@@ -87,6 +87,11 @@ func TestLoadErrors(t *testing.T) {
 			want:   `recipe.toml:2:1: byte order mark (U+FEFF) inside the file: delete it`,
 		},
 		{
+			name:   "path from a missing variable is not also reported missing",
+			recipe: "name = \"test\"\n[variables.img]\n[source]\ndisk_image = \"{{ .Vars.img }}\"\n",
+			want:   `recipe.toml:2:12: variables.img: no default and no value: set it with --var img=VALUE, a variable file or BAKE_VAR_img`,
+		},
+		{
 			name:   "UTF-16",
 			recipe: "\xff\xfen\x00a\x00",
 			want:   `recipe.toml:1:1: UTF-16 text: save the file as UTF-8`,

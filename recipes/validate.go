@@ -276,9 +276,15 @@ func validateOutput(r *Recipe, errs *collector) {
 
 // checkFiles reports local input files that do not exist, once paths are
 // resolved. Downloads are checked when they are fetched.
+// unrendered reports whether p still holds a template, which happens only
+// when rendering it failed and that error is already reported.
+func unrendered(p string) bool {
+	return strings.Contains(p, "{{")
+}
+
 func checkFiles(r *Recipe, errs *collector) {
 	exists := func(path keyPath, p string, wantDir bool) {
-		if p == "" || IsURL(p) {
+		if p == "" || IsURL(p) || unrendered(p) {
 			return
 		}
 		info, err := os.Stat(p)
@@ -293,7 +299,7 @@ func checkFiles(r *Recipe, errs *collector) {
 	// an empty disk without complaint, and the build would then wait out
 	// the SSH timeout.
 	image := func(path keyPath, p string) {
-		if p == "" {
+		if p == "" || unrendered(p) {
 			return
 		}
 		if IsURL(p) {
