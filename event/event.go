@@ -39,7 +39,7 @@ type Event struct {
 	Message  string        `json:"message,omitempty"`
 	Stderr   bool          `json:"stderr,omitempty"` // Output: the line came from standard error
 	Err      string        `json:"error,omitempty"`
-	Data     []byte        `json:"-"`
+	Data     []byte        `json:"-"` // owned by the event: sinks may keep it, so senders never reuse it
 	Current  int64         `json:"current,omitempty"`
 	Total    int64         `json:"total,omitempty"`
 	Duration time.Duration `json:"duration_ns,omitempty"`

@@ -70,10 +70,12 @@ func (c *console) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// pass receives masked output.
+// pass receives masked output. p may be the caller's read buffer, which
+// is reused for the next read, so the event gets its own copy: sinks such
+// as the dashboard keep the bytes until their next frame.
 func (c *console) pass(p []byte) {
 	c.file.Write(p)
-	c.emitter.Emit(event.Event{Kind: event.Console, Data: p})
+	c.emitter.Emit(event.Event{Kind: event.Console, Data: bytes.Clone(p)})
 
 	c.mu.Lock()
 	c.window = append(c.window, p...)

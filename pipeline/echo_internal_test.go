@@ -164,3 +164,29 @@ func TestConsoleReportsKernelPanic(t *testing.T) {
 		t.Errorf("panic callbacks = %q, want one with %q", lines, want)
 	}
 }
+
+// QEMU's serial output is copied through one reused read buffer, so a
+// console event must not share it.
+func TestConsoleEventOwnsItsBytes(t *testing.T) {
+	var events [][]byte
+	emitter := event.NewEmitter("t", event.SinkFunc(func(e event.Event) {
+		if e.Kind == event.Console {
+			events = append(events, e.Data)
+		}
+	}))
+	c, err := openConsole(filepath.Join(t.TempDir(), "console.log"), emitter, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := []byte("first line\n")
+	c.Write(buf)
+	copy(buf, "XXXXXXXXXX\n")
+	c.Write(buf)
+	if len(events) != 2 {
+		t.Fatalf("got %d console events, want 2", len(events))
+	}
+	if string(events[0]) != "first line\n" {
+		t.Errorf("first event's data = %q after the buffer was reused, want %q", events[0], "first line\n")
+	}
+}
