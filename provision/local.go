@@ -22,7 +22,7 @@ const KindLocal = "local"
 func (r *run) local(ctx context.Context) error {
 	lines := r.opts.Local
 	r.opts.Emitter.Infof("%s: running %s on the host", r.label, describeLines(lines))
-	cmd := exec.CommandContext(ctx, "sh", "-ec", strings.Join(lines, "\n"))
+	cmd := exec.CommandContext(ctx, "sh", "-ec", strings.Join(normalizeLineEnds(lines), "\n"))
 	cmd.Dir = r.opts.Dir
 	cmd.Env = os.Environ()
 	names := make([]string, 0, len(r.opts.Environment))

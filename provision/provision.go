@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -140,17 +141,18 @@ type run struct {
 }
 
 // shell runs the lines as one script with "sh -e", so the first failing
-// line stops it. A script of up to maxInlineScript bytes travels in the
-// command itself. That saves an SFTP session and its round trips, which
+// line stops it. A script whose command stays within maxInlineCommand
+// bytes travels in the command itself. That saves an SFTP session and its round trips, which
 // cost over a second on an emulated guest. A longer script is uploaded
 // first.
 func (r *run) shell(ctx context.Context) error {
-	script := shellScript(r.opts.Shell)
-	r.trackLines = true
+	lines := normalizeLineEnds(r.opts.Shell)
+	script, tracked := shellScript(lines)
+	r.trackLines = tracked
 	subject := fmt.Sprintf("command %q", firstLine(r.opts.Shell))
-	if len(script) <= maxInlineScript {
+	if inline := "sh -e -c " + communicator.Quote(script); commandLength(inline, r.opts.Environment) <= maxInlineCommand {
 		r.opts.Emitter.Infof("%s: running %s", r.label, describeLines(r.opts.Shell))
-		return r.exec(ctx, "sh -e -c "+communicator.Quote(script), subject)
+		return r.exec(ctx, inline, subject)
 	}
 
 	local, err := writeTemp(script)
@@ -166,25 +168,121 @@ func (r *run) shell(ctx context.Context) error {
 	return r.exec(ctx, "sh -e "+communicator.Quote(remote)+removeAfter(remote), subject)
 }
 
-// maxInlineScript is the longest script sent inside the SSH exec request.
-// The guest's shell receives it as one argument, and Linux limits a single
-// argument to 128 KiB (MAX_ARG_STRLEN); quoting can grow it.
-const maxInlineScript = 32 << 10
+// maxInlineCommand is the longest command, with its environment, that
+// carries a script inline. Dropbear limits a command to MAX_CMD_LEN bytes,
+// 9000 by default, and closes the session on a longer one; OpenSSH allows
+// far longer commands.
+const maxInlineCommand = 8000
+
+// commandLength estimates the bytes of the exec request for cmd with env,
+// which the communicator sends as "export NAME='value'; " before it.
+func commandLength(cmd string, env map[string]string) int {
+	n := len(cmd)
+	for name, value := range env {
+		n += len("export =; ") + len(name) + len(communicator.Quote(value))
+	}
+	return n
+}
 
 // failedLineMarker starts the line the script's EXIT trap writes to
 // standard error with the index of the shell line that failed.
 const failedLineMarker = "__bake_failed_line="
 
-// shellScript joins the lines into one script that records, before each
-// line, which line runs, and reports it when the script exits non-zero.
-func shellScript(lines []string) string {
+// shellScript joins the lines into one script, as a shell script file
+// holds them. When every line is a whole command on its own, the script
+// also records, before each line, which line runs, and reports it when the
+// script exits non-zero; tracked says so. A marker between two lines would
+// break a command that spans them, such as a line ending in a backslash or
+// "&&", a here document, or an if written over several lines, so such
+// scripts run exactly as written.
+func shellScript(lines []string) (script string, tracked bool) {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
-	b.WriteString("trap 'bake_status=$?; [ \"$bake_status\" -eq 0 ] || echo \"" + failedLineMarker + "$bake_line\" >&2' EXIT\n")
-	for i, line := range lines {
-		fmt.Fprintf(&b, "bake_line=%d\n%s\n", i, line)
+	if !slices.ContainsFunc(lines, continues) {
+		b.WriteString("trap 'bake_status=$?; [ \"$bake_status\" -eq 0 ] || echo \"" + failedLineMarker + "$bake_line\" >&2' EXIT\n")
+		for i, line := range lines {
+			fmt.Fprintf(&b, "bake_line=%d\n%s\n", i, line)
+		}
+		return b.String(), true
 	}
-	return b.String()
+	for _, line := range lines {
+		b.WriteString(line + "\n")
+	}
+	return b.String(), false
+}
+
+// continuationEnds are line endings after which a shell reads on.
+var continuationEnds = []string{"\\", "&&", "||", "|", "{", "(", "do", "then", "else", "in", ";;"}
+
+// compoundWords start or continue a command that spans lines when it is
+// written over several.
+var compoundWords = map[string]bool{
+	"if": true, "then": true, "elif": true, "else": true, "fi": true,
+	"for": true, "while": true, "until": true, "do": true, "done": true,
+	"case": true, "esac": true, "{": true, "}": true, "(": true, ")": true,
+	"select": true, "function": true,
+}
+
+// continues reports whether line may not be a whole command on its own:
+// it has a newline, a here document, an open quote or an unclosed
+// parenthesis or brace, starts with a compound-command word, or ends in an
+// operator or word that continues on the next line. It errs towards true.
+func continues(line string) bool {
+	t := strings.TrimSpace(line)
+	if strings.ContainsAny(t, "\n\r") || strings.Contains(t, "<<") || !quotesClosed(t) {
+		return true
+	}
+	// A subshell or group opened and not closed; parentheses inside quotes
+	// count too, which only errs towards true.
+	if strings.Count(t, "(") != strings.Count(t, ")") || strings.Count(t, "{") != strings.Count(t, "}") {
+		return true
+	}
+	if fields := strings.Fields(t); len(fields) > 0 {
+		first := strings.TrimLeft(fields[0], "(")
+		if compoundWords[fields[0]] || compoundWords[first] || strings.HasSuffix(fields[0], "()") {
+			return true
+		}
+	}
+	for _, end := range continuationEnds {
+		if strings.HasSuffix(t, end) {
+			return true
+		}
+	}
+	return false
+}
+
+// quotesClosed reports whether every quote in line is closed, following
+// the shell's rules for backslashes.
+func quotesClosed(line string) bool {
+	var quote byte
+	for i := 0; i < len(line); i++ {
+		c := line[i]
+		switch {
+		case quote == '\'':
+			if c == '\'' {
+				quote = 0
+			}
+		case c == '\\':
+			i++
+		case quote == '"':
+			if c == '"' {
+				quote = 0
+			}
+		case c == '\'' || c == '"':
+			quote = c
+		}
+	}
+	return quote == 0
+}
+
+// normalizeLineEnds turns CRLF line ends into LF, so a recipe saved on
+// Windows runs the commands it shows rather than names ending in CR.
+func normalizeLineEnds(lines []string) []string {
+	out := make([]string, len(lines))
+	for i, line := range lines {
+		out[i] = strings.TrimSuffix(strings.ReplaceAll(line, "\r\n", "\n"), "\r")
+	}
+	return out
 }
 
 // script uploads a local script and runs it directly, so its shebang line

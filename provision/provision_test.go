@@ -151,13 +151,13 @@ func TestRunShellLongScriptUploaded(t *testing.T) {
 		t.Fatalf("Run() = %v", err)
 	}
 	if len(runner.uploads) != 1 {
-		t.Fatalf("uploads = %d, want 1 for a %d-byte script", len(runner.uploads), len(shellScript(lines)))
+		t.Fatalf("uploads = %d, want 1 for a %d-byte script", len(runner.uploads), len(joined(lines)))
 	}
 	up := runner.uploads[0]
 	if !remoteScript.MatchString(up.remote) {
 		t.Errorf("remote script path = %q, want /tmp/bake-XXXXXXXX.sh", up.remote)
 	}
-	if up.content != shellScript(lines) {
+	if up.content != joined(lines) {
 		t.Errorf("uploaded script differs from the joined lines")
 	}
 	if up.mode != 0o600 {
@@ -223,7 +223,7 @@ func TestRunShellFailure(t *testing.T) {
 		},
 		{
 			name:    "upload fails",
-			shell:   []string{"true", strings.Repeat("#", maxInlineScript)},
+			shell:   []string{"true", strings.Repeat("#", maxInlineCommand)},
 			runner:  &fakeRunner{uploadErr: errors.New("no space left on device")},
 			wantErr: `provisioner 2 (shell): failed to upload the script: no space left on device`,
 		},
@@ -432,5 +432,74 @@ func TestRunLocalFailure(t *testing.T) {
 	want := `provisioner 3 (local): host command "exit 7" exited with status 7`
 	if err == nil || err.Error() != want {
 		t.Fatalf("err = %v, want %q", err, want)
+	}
+}
+
+func joined(lines []string) string {
+	script, _ := shellScript(lines)
+	return script
+}
+
+func TestContinues(t *testing.T) {
+	tests := []struct {
+		line string
+		want bool
+	}{
+		{line: "apt-get update", want: false},
+		{line: "echo 'a && b' \"c | d\"", want: false},
+		{line: "cd /tmp; make && make install", want: false},
+		{line: "echo it\\'s", want: false},
+		{line: "", want: false},
+		{line: "echo joined \\", want: true},
+		{line: "make &&", want: true},
+		{line: "false ||", want: true},
+		{line: "cat file |", want: true},
+		{line: "cat <<EOF", want: true},
+		{line: "cat <<-'EOF' > /etc/x", want: true},
+		{line: "if true; then echo x; fi", want: true},
+		{line: "for f in a b; do", want: true},
+		{line: "done", want: true},
+		{line: "esac", want: true},
+		{line: "setup() {", want: true},
+		{line: "(cd /tmp", want: true},
+		{line: "echo 'open quote", want: true},
+		{line: "echo \"open", want: true},
+		{line: "echo two\nlines", want: true},
+	}
+	for _, tt := range tests {
+		if got := continues(tt.line); got != tt.want {
+			t.Errorf("continues(%q) = %v, want %v", tt.line, got, tt.want)
+		}
+	}
+}
+
+// The environment counts towards the inline command's length, since the
+// communicator sends it as exports in front of the command.
+func TestShellEnvironmentCountsTowardsInlineLimit(t *testing.T) {
+	script := []string{"echo " + strings.Repeat("x", maxInlineCommand-500)}
+	tests := []struct {
+		name        string
+		env         map[string]string
+		wantUploads int
+	}{
+		{name: "short environment", env: map[string]string{"A": "1"}, wantUploads: 0},
+		{name: "long environment", env: map[string]string{"A": strings.Repeat("v", 600)}, wantUploads: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			runner := &fakeRunner{}
+			err := Run(context.Background(), runner, recipes.Provisioner{Shell: script}, Options{
+				Index:       1,
+				Shell:       script,
+				Environment: tt.env,
+				Emitter:     event.NewEmitter("b", &recorder{}),
+			})
+			if err != nil {
+				t.Fatalf("Run() = %v", err)
+			}
+			if len(runner.uploads) != tt.wantUploads {
+				t.Errorf("uploads = %d, want %d", len(runner.uploads), tt.wantUploads)
+			}
+		})
 	}
 }

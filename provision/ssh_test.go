@@ -41,9 +41,9 @@ func connect(t *testing.T, srv *sshtest.Server) *communicator.Client {
 }
 
 func TestShellOverSSH(t *testing.T) {
-	// A long comment line pushes the script over maxInlineScript, so it is
+	// A long comment line pushes the script over maxInlineCommand, so it is
 	// uploaded instead of sent in the command.
-	long := "# " + strings.Repeat("x", maxInlineScript)
+	long := "# " + strings.Repeat("x", maxInlineCommand)
 	tests := []struct {
 		name   string
 		noSFTP bool
@@ -178,5 +178,60 @@ func TestShellInlineQuotingOverSSH(t *testing.T) {
 	}
 	if got := rec.outputs(); !slices.Equal(got, want) {
 		t.Errorf("output =\n%q\nwant\n%q", got, want)
+	}
+}
+
+// Commands that span several entries run as they would from a script
+// file: bake adds no line markers between their lines.
+func TestShellMultiLineCommandsOverSSH(t *testing.T) {
+	tests := []struct {
+		name    string
+		lines   []string
+		want    []string
+		wantErr string
+	}{
+		{
+			name: "continued and compound commands",
+			lines: []string{
+				`echo joined \`, `word`,
+				`cat <<EOF`, `here`, `EOF`,
+				`if true; then`, `echo in-if`, `fi`,
+				`false &&`, `echo skipped`,
+				`case x in`, `x) echo matched ;;`, `esac`,
+				`echo end`,
+			},
+			want: []string{"out: joined word", "out: here", "out: in-if", "out: matched", "out: end"},
+		},
+		{
+			name:    "failure without line markers names the first line",
+			lines:   []string{`cat <<EOF`, `doc`, `EOF`, `false`, `echo never`},
+			want:    []string{"out: doc"},
+			wantErr: `provisioner 1 (shell): command "cat <<EOF …" exited with status 1`,
+		},
+		{
+			name:  "CRLF line ends",
+			lines: []string{"echo crlf\r", "printf '%s\\n' first\r\nprintf '%s\\n' second\r\n"},
+			want:  []string{"out: crlf", "out: first", "out: second"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			client := connect(t, &sshtest.Server{})
+			rec := &recorder{}
+			err := Run(context.Background(), client, recipes.Provisioner{Shell: tt.lines}, Options{
+				Index:   1,
+				TempDir: t.TempDir(),
+				Emitter: event.NewEmitter("b", rec),
+			})
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("Run() = %v", err)
+			case tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr):
+				t.Fatalf("Run() = %v, want %q", err, tt.wantErr)
+			}
+			if got := rec.outputs(); !slices.Equal(got, tt.want) {
+				t.Errorf("output = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }
