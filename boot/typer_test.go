@@ -471,15 +471,14 @@ type echoingGuest struct {
 	recordingKeyboard
 	delay  time.Duration
 	silent map[int]bool
+	echo   EchoCounter
 
-	mu       sync.Mutex
-	received int64
-	waits    int // WaitBeyond calls
-	changed  chan struct{}
+	mu    sync.Mutex
+	waits int // WaitBeyond calls
 }
 
 func newEchoingGuest(delay time.Duration) *echoingGuest {
-	g := &echoingGuest{delay: delay, silent: map[int]bool{}, changed: make(chan struct{})}
+	g := &echoingGuest{delay: delay, silent: map[int]bool{}}
 	g.onSend = func(n int) {
 		g.recordingKeyboard.mu.Lock()
 		last := g.batches[n-1]
@@ -487,43 +486,18 @@ func newEchoingGuest(delay time.Duration) *echoingGuest {
 		if last[len(last)-1].Down || g.silent[n] {
 			return
 		}
-		time.AfterFunc(g.delay, func() {
-			g.mu.Lock()
-			g.received++
-			close(g.changed)
-			g.changed = make(chan struct{})
-			g.mu.Unlock()
-		})
+		time.AfterFunc(g.delay, func() { g.echo.Add(1) })
 	}
 	return g
 }
 
-func (g *echoingGuest) Received() int64 {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	return g.received
-}
+func (g *echoingGuest) Received() int64 { return g.echo.Received() }
 
 func (g *echoingGuest) WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool {
 	g.mu.Lock()
 	g.waits++
 	g.mu.Unlock()
-	deadline := time.After(timeout)
-	for {
-		g.mu.Lock()
-		got, changed := g.received, g.changed
-		g.mu.Unlock()
-		if got > n {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false
-		case <-deadline:
-			return false
-		}
-	}
+	return g.echo.WaitBeyond(ctx, n, timeout)
 }
 
 var _ Echo = (*echoingGuest)(nil)

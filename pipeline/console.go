@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/bakeimg/bake/boot"
 	"github.com/bakeimg/bake/event"
 )
 
@@ -22,12 +23,15 @@ type console struct {
 	redactor *event.StreamRedactor
 	flush    *time.Timer
 
-	mu       sync.Mutex
-	window   []byte // the last windowSize masked bytes, for WaitFor
-	total    int64  // masked bytes passed on so far; window ends here
-	since    int64  // WaitFor matches masked output after this offset
-	rawTotal int64  // bytes received from the guest, for echo pacing
-	changed  chan struct{}
+	mu      sync.Mutex
+	window  []byte // the last windowSize masked bytes, for WaitFor
+	total   int64  // masked bytes passed on so far; window ends here
+	since   int64  // WaitFor matches masked output after this offset
+	changed chan struct{}
+
+	// echo counts the bytes received from the guest, before masking, for
+	// echo pacing.
+	echo boot.EchoCounter
 
 	// onPanic is called once when the guest kernel panics.
 	onPanic  func(line string)
@@ -58,11 +62,7 @@ func openConsole(path string, emitter *event.Emitter, secrets []string) (*consol
 
 // Write takes raw guest output.
 func (c *console) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	c.rawTotal += int64(len(p))
-	c.notifyLocked()
-	c.mu.Unlock()
-
+	c.echo.Add(len(p))
 	c.redactor.Write(p)
 	if c.redactor.Pending() {
 		c.flush.Reset(redactHold)
@@ -140,38 +140,6 @@ func (c *console) WaitFor(ctx context.Context, text string, timeout time.Duratio
 				timeout, text, tail, c.path)
 		}
 	}
-}
-
-// WaitBeyond implements boot.Echo: it waits until the console has
-// received more than since bytes, for at most timeout, and reports whether
-// it has.
-func (c *console) WaitBeyond(ctx context.Context, since int64, timeout time.Duration) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		grew := c.rawTotal > since
-		changed := c.changed
-		c.mu.Unlock()
-		if grew {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		}
-	}
-}
-
-// Received implements boot.Echo: it returns the number of console bytes
-// received from the guest so far, before masking.
-func (c *console) Received() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.rawTotal
 }
 
 // Tail returns up to n bytes of the most recent console output.

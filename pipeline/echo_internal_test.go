@@ -55,7 +55,7 @@ func typeText(t *testing.T, c *console, guest *echoGuest, text string) []string 
 			infos = append(infos, e.Message)
 		}
 	}))
-	typer := boot.Typer{Keyboard: keyboard{guest}, Echo: c, Interval: time.Millisecond, Emitter: emitter}
+	typer := boot.Typer{Keyboard: keyboard{guest}, Echo: &c.echo, Interval: time.Millisecond, Emitter: emitter}
 	if err := typer.Run(context.Background(), prog); err != nil {
 		t.Fatal(err)
 	}
@@ -79,8 +79,8 @@ func TestConsolePacesTypingByEcho(t *testing.T) {
 	if took < 300*time.Millisecond {
 		t.Errorf("typing took %s, so it did not wait for each key's echo", took)
 	}
-	if c.Received() != 6 {
-		t.Errorf("console has %d echoed bytes, want 6", c.Received())
+	if c.echo.Received() != 6 {
+		t.Errorf("console has %d echoed bytes, want 6", c.echo.Received())
 	}
 }
 
@@ -124,8 +124,8 @@ func TestConsoleMasksEchoedSecret(t *testing.T) {
 	if got := strings.Join(events, ""); got != want {
 		t.Errorf("console events = %q, want %q", got, want)
 	}
-	if c.Received() != int64(len("boot: passwd=hunter2\n")) {
-		t.Errorf("Received() = %d, want the raw byte count", c.Received())
+	if c.echo.Received() != int64(len("boot: passwd=hunter2\n")) {
+		t.Errorf("Received() = %d, want the raw byte count", c.echo.Received())
 	}
 }
 

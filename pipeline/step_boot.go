@@ -46,7 +46,7 @@ func (*stepBoot) Run(ctx context.Context, s *State) error {
 	typer := boot.Typer{
 		Keyboard: keyboard{s.Machine},
 		Console:  s.console,
-		Echo:     s.console,
+		Echo:     &s.console.echo,
 		Interval: interval,
 		Hold:     b.KeyHold.D(),
 		Emitter:  s.Emitter,

@@ -164,9 +164,9 @@ func parsePaces(list string) ([]pace, error) {
 // console collects the serial console, serves <waitFor> and reports
 // echoes.
 type console struct {
-	mu      sync.Mutex
-	data    strings.Builder
-	changed chan struct{}
+	boot.EchoCounter
+	mu   sync.Mutex
+	data strings.Builder
 }
 
 var (
@@ -174,40 +174,13 @@ var (
 	_ boot.Echo          = (*console)(nil)
 )
 
-func newConsole() *console { return &console{changed: make(chan struct{})} }
+func newConsole() *console { return &console{} }
 
 func (c *console) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	close(c.changed)
-	c.changed = make(chan struct{})
+	c.EchoCounter.Add(len(p))
 	return c.data.Write(p)
-}
-
-func (c *console) Received() int64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return int64(c.data.Len())
-}
-
-func (c *console) WaitBeyond(ctx context.Context, n int64, timeout time.Duration) bool {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	for {
-		c.mu.Lock()
-		got, changed := int64(c.data.Len()), c.changed
-		c.mu.Unlock()
-		if got > n {
-			return true
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return false
-		case <-deadline.C:
-			return false
-		}
-	}
 }
 
 func (c *console) String() string {
