@@ -64,7 +64,7 @@ type console struct {
 	// hidden is set while the console is not on screen. Its output then
 	// goes to held instead of the queue, as hold.go describes.
 	hidden    bool
-	held      held
+	held      heldOutput
 	keepLines int // lines a trim of held keeps: the scrollback and a screen
 
 	stop atomic.Bool // set by Close: parsing ends after the current chunk
@@ -321,7 +321,7 @@ func (c *console) Close() {
 	c.qmu.Lock()
 	c.closed = true
 	c.queue = nil
-	c.held = held{}
+	c.held = heldOutput{}
 	c.qmu.Unlock()
 	c.Sync()
 

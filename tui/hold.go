@@ -31,8 +31,8 @@ const (
 	maxHeldBytes = 1 << 20
 )
 
-// held is the raw output of a hidden console that has not been parsed yet.
-type held struct {
+// heldOutput is the raw output of a hidden console that has not been parsed yet.
+type heldOutput struct {
 	data    []byte
 	lines   int   // line feeds in data
 	skipped int64 // bytes dropped from the front of data
@@ -41,7 +41,7 @@ type held struct {
 
 // add appends p and drops the oldest bytes when the bounds are exceeded.
 // keepLines is the number of newest lines that a trim keeps.
-func (h *held) add(p []byte, keepLines int) {
+func (h *heldOutput) add(p []byte, keepLines int) {
 	h.data = append(h.data, p...)
 	h.lines += bytes.Count(p, []byte{'\n'})
 	if len(h.data) > maxHeldBytes || h.lines > 2*keepLines {
@@ -53,7 +53,7 @@ func (h *held) add(p []byte, keepLines int) {
 // maxHeldBytes/2 bytes. It cuts at a line start, or before an escape
 // sequence when the kept bytes hold no line start, and records the modes
 // the dropped bytes set.
-func (h *held) trim(keepLines int) {
+func (h *heldOutput) trim(keepLines int) {
 	cut := lineCut(h.data, keepLines)
 	if len(h.data)-cut > maxHeldBytes/2 {
 		cut = safeCut(h.data, len(h.data)-maxHeldBytes/2)
@@ -69,7 +69,7 @@ func (h *held) trim(keepLines int) {
 }
 
 // pending reports whether take would return anything.
-func (h *held) pending() bool {
+func (h *heldOutput) pending() bool {
 	return len(h.data) > 0 || h.skipped > 0
 }
 
@@ -79,10 +79,10 @@ func (h *held) pending() bool {
 // NOTE: text that the dropped bytes placed by cursor addressing, such as
 // an installer dialog on the alternate screen, is lost, so the kept tail's
 // partial updates may be drawn on a blank screen.
-func (h *held) take() []byte {
+func (h *heldOutput) take() []byte {
 	if h.skipped == 0 {
 		out := h.data
-		*h = held{}
+		*h = heldOutput{}
 		return out
 	}
 	var prefix strings.Builder
@@ -90,7 +90,7 @@ func (h *held) take() []byte {
 		formatBytes(h.skipped))
 	prefix.WriteString(h.modes.restore())
 	out := append([]byte(prefix.String()), h.data...)
-	*h = held{}
+	*h = heldOutput{}
 	return out
 }
 
@@ -230,10 +230,10 @@ func (t *modeTracker) privateModes(params string, final byte) {
 	}
 }
 
-// hasQuery reports whether data contains a sequence the emulator replies to:
-// device attributes (CSI c), status and cursor position reports (CSI n),
-// mode reports (CSI $p), in-band resize reports (CSI ?2048h) and colour
-// queries (OSC 10, 11 and 12 with "?").
+// hasQuery reports whether data contains a sequence the emulator replies
+// to. Those are device attributes (CSI c), status and cursor position
+// reports (CSI n), mode reports (CSI $p), in-band resize reports
+// (CSI ?2048h) and colour queries (OSC 10, 11 and 12 with "?").
 func hasQuery(data []byte) bool {
 	for i := 0; i+1 < len(data); i++ {
 		if data[i] != 0x1b {

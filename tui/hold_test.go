@@ -181,7 +181,7 @@ func TestHiddenConsoleAnswersQueries(t *testing.T) {
 }
 
 func TestHeldModesAreRestored(t *testing.T) {
-	var h held
+	var h heldOutput
 	h.add([]byte("\x1b[?1049h\x1b[5;20r\x1b(0\x1b[1;31m"+numberedLines("old", 100)), 10)
 	h.add([]byte(numberedLines("new", 30)), 10)
 	out := string(h.take())
