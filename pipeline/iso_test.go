@@ -330,7 +330,7 @@ func TestISOWithEFIMissingOVMF(t *testing.T) {
 }
 
 // A build paces its boot command by the guest's echo when the guest echoes,
-// and says so when it falls back to the fixed pace.
+// and emits an info event when it falls back to the fixed pace.
 func TestISOBootTypingFollowsEcho(t *testing.T) {
 	tests := []struct {
 		name         string

@@ -149,29 +149,29 @@ func (r *run) shell(ctx context.Context) error {
 	lines := normalizeLineEnds(r.opts.Shell)
 	script, tracked := shellScript(lines)
 	r.trackLines = tracked
-	subject := fmt.Sprintf("command %q", firstLine(r.opts.Shell))
-	if inline := "sh -e -c " + communicator.Quote(script); commandLength(inline, r.opts.Environment) <= maxInlineCommand {
-		r.opts.Emitter.Infof("%s: running %s", r.label, describeLines(r.opts.Shell))
-		return r.exec(ctx, inline, subject)
+	cmd := "sh -e -c " + communicator.Quote(script)
+
+	if commandLength(cmd, r.opts.Environment) > maxInlineCommand {
+		local, err := writeTemp(script)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(local)
+		remote := path.Join(r.opts.TempDir, "bake-"+randomHex()+".sh")
+		if err := r.c.Upload(ctx, local, remote); err != nil {
+			return fmt.Errorf("failed to upload the script: %w", err)
+		}
+		cmd = "sh -e " + communicator.Quote(remote) + removeAfter(remote)
 	}
 
-	local, err := writeTemp(script)
-	if err != nil {
-		return err
-	}
-	defer os.Remove(local)
-	remote := path.Join(r.opts.TempDir, "bake-"+randomHex()+".sh")
-	if err := r.c.Upload(ctx, local, remote); err != nil {
-		return fmt.Errorf("failed to upload the script: %w", err)
-	}
 	r.opts.Emitter.Infof("%s: running %s", r.label, describeLines(r.opts.Shell))
-	return r.exec(ctx, "sh -e "+communicator.Quote(remote)+removeAfter(remote), subject)
+	return r.exec(ctx, cmd, fmt.Sprintf("command %q", firstLine(r.opts.Shell)))
 }
 
 // maxInlineCommand is the longest command, with its environment, that
-// carries a script inline. Dropbear limits a command to MAX_CMD_LEN bytes,
-// 9000 by default, and closes the session on a longer one; OpenSSH allows
-// far longer commands.
+// carries a script inline. Dropbear's sysoptions.h sets MAX_CMD_LEN to 9000
+// bytes, and a longer command closes the session. OpenSSH accepts far
+// longer commands.
 const maxInlineCommand = 8000
 
 // commandLength estimates the bytes of the exec request for cmd with env,
@@ -188,13 +188,12 @@ func commandLength(cmd string, env map[string]string) int {
 // standard error with the index of the shell line that failed.
 const failedLineMarker = "__bake_failed_line="
 
-// shellScript joins the lines into one script, as a shell script file
-// holds them. When every line is a whole command on its own, the script
-// also records, before each line, which line runs, and reports it when the
-// script exits non-zero; tracked says so. A marker between two lines would
-// break a command that spans them, such as a line ending in a backslash or
-// "&&", a here document, or an if written over several lines, so such
-// scripts run exactly as written.
+// shellScript joins the lines into one script, as a script file would
+// contain them. When every line is a whole command on its own, the script
+// also sets a marker before each line and reports the marker of the line
+// that failed, and tracked is true. A marker would break a command that
+// spans lines, such as a line ending in a backslash or "&&", a here
+// document, or an if written over several lines, so such scripts get none.
 func shellScript(lines []string) (script string, tracked bool) {
 	var b strings.Builder
 	b.WriteString("#!/bin/sh\n")
@@ -211,11 +210,12 @@ func shellScript(lines []string) (script string, tracked bool) {
 	return b.String(), false
 }
 
-// continuationEnds are line endings after which a shell reads on.
+// continuationEnds are the line endings after which the shell reads the
+// next line as part of the same command.
 var continuationEnds = []string{"\\", "&&", "||", "|", "{", "(", "do", "then", "else", "in", ";;"}
 
-// compoundWords start or continue a command that spans lines when it is
-// written over several.
+// compoundWords are the words that start or continue a compound command,
+// which usually spans several lines.
 var compoundWords = map[string]bool{
 	"if": true, "then": true, "elif": true, "else": true, "fi": true,
 	"for": true, "while": true, "until": true, "do": true, "done": true,
@@ -223,17 +223,18 @@ var compoundWords = map[string]bool{
 	"select": true, "function": true,
 }
 
-// continues reports whether line may not be a whole command on its own:
-// it has a newline, a here document, an open quote or an unclosed
-// parenthesis or brace, starts with a compound-command word, or ends in an
-// operator or word that continues on the next line. It errs towards true.
+// continues reports whether line may not be a whole command on its own.
+// It returns true for a newline, a here document, an open quote, or an
+// unclosed parenthesis or brace in line. It also returns true when line
+// starts with a compound-command word or ends in an operator or word after
+// which the shell reads on, and in any doubt.
 func continues(line string) bool {
 	t := strings.TrimSpace(line)
 	if strings.ContainsAny(t, "\n\r") || strings.Contains(t, "<<") || !quotesClosed(t) {
 		return true
 	}
-	// A subshell or group opened and not closed; parentheses inside quotes
-	// count too, which only errs towards true.
+	// A subshell or group is open. Parentheses inside quotes count too,
+	// which can only make the result true.
 	if strings.Count(t, "(") != strings.Count(t, ")") || strings.Count(t, "{") != strings.Count(t, "}") {
 		return true
 	}
@@ -275,8 +276,8 @@ func quotesClosed(line string) bool {
 	return quote == 0
 }
 
-// normalizeLineEnds turns CRLF line ends into LF, so a recipe saved on
-// Windows runs the commands it shows rather than names ending in CR.
+// normalizeLineEnds turns CRLF line ends into LF. A recipe saved on
+// Windows then runs the commands it shows, not names that end in CR.
 func normalizeLineEnds(lines []string) []string {
 	out := make([]string, len(lines))
 	for i, line := range lines {

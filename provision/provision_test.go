@@ -133,8 +133,8 @@ func TestRunShell(t *testing.T) {
 	}
 }
 
-// A script too long to pass as one argument is uploaded and run from a
-// file that is removed afterwards.
+// A script too long for the SSH command is uploaded and run from a file
+// that is removed afterwards.
 func TestRunShellLongScriptUploaded(t *testing.T) {
 	runner := &fakeRunner{}
 	line := "echo " + strings.Repeat("x", 1000)
@@ -142,6 +142,7 @@ func TestRunShellLongScriptUploaded(t *testing.T) {
 	for i := range lines {
 		lines[i] = line
 	}
+
 	err := Run(context.Background(), runner, recipes.Provisioner{Shell: lines}, Options{
 		Index:   1,
 		Shell:   lines,
@@ -150,6 +151,7 @@ func TestRunShellLongScriptUploaded(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Run() = %v", err)
 	}
+
 	if len(runner.uploads) != 1 {
 		t.Fatalf("uploads = %d, want 1 for a %d-byte script", len(runner.uploads), len(joined(lines)))
 	}
@@ -166,6 +168,7 @@ func TestRunShellLongScriptUploaded(t *testing.T) {
 	if _, err := os.Stat(up.local); !os.IsNotExist(err) {
 		t.Errorf("local script %q still exists after Run", up.local)
 	}
+
 	q := communicator.Quote(up.remote)
 	wantCmd := "sh -e " + q + "; status=$?; rm -f " + q + "; exit $status"
 	if len(runner.runs) != 1 || runner.runs[0].cmd != wantCmd {
@@ -435,6 +438,7 @@ func TestRunLocalFailure(t *testing.T) {
 	}
 }
 
+// joined returns the script shellScript makes of lines.
 func joined(lines []string) string {
 	script, _ := shellScript(lines)
 	return script
