@@ -71,8 +71,8 @@ func (c *console) Write(p []byte) (int, error) {
 }
 
 // pass receives masked output. p may be the caller's read buffer, which
-// is reused for the next read, so the event gets its own copy: sinks such
-// as the dashboard keep the bytes until their next frame.
+// is reused for the next read. The event gets its own copy because sinks
+// such as the dashboard keep the bytes until their next frame.
 func (c *console) pass(p []byte) {
 	c.file.Write(p)
 	c.emitter.Emit(event.Event{Kind: event.Console, Data: bytes.Clone(p)})

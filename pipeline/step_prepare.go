@@ -140,7 +140,7 @@ func (p *stepPrepare) Cleanup(s *State) error {
 		p.lock.Close() // closing the descriptor releases the flock
 	}
 	// A build that wrote no output leaves no empty directory behind. Remove
-	// fails on a directory that is not empty, such as one holding the
+	// fails on a directory that is not empty, such as one containing the
 	// output or another build's lock.
 	for _, d := range p.created {
 		os.Remove(d)

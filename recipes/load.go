@@ -231,18 +231,11 @@ func checkExplicitZeros(r *Recipe, raw map[string]any, errs *collector) {
 // writtenValue returns the value at path as the recipe wrote it: a string
 // quoted, anything else as Go prints it.
 func writtenValue(raw map[string]any, path keyPath) string {
-	var cur any = raw
-	for _, k := range path {
-		m, ok := cur.(map[string]any)
-		if !ok {
-			return "?"
-		}
-		cur = m[k]
-	}
-	if s, ok := cur.(string); ok {
+	value, _ := rawValue(raw, path...)
+	if s, ok := value.(string); ok {
 		return strconv.Quote(s)
 	}
-	return fmt.Sprint(cur)
+	return fmt.Sprint(value)
 }
 
 // shortDuration formats d as a recipe would write it: "30m", not "30m0s".
@@ -258,15 +251,22 @@ func shortDuration(d time.Duration) string {
 }
 
 func tableHas(raw map[string]any, keys ...string) bool {
+	_, ok := rawValue(raw, keys...)
+	return ok
+}
+
+// rawValue returns the decoded value at the path of keys, and whether the
+// document contains it.
+func rawValue(raw map[string]any, keys ...string) (any, bool) {
 	var cur any = raw
 	for _, k := range keys {
 		m, ok := cur.(map[string]any)
 		if !ok {
-			return false
+			return nil, false
 		}
 		if cur, ok = m[k]; !ok {
-			return false
+			return nil, false
 		}
 	}
-	return true
+	return cur, true
 }
