@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/internal/porttest"
 )
 
 const secretText = "top secret outside the served directory"
@@ -419,38 +419,8 @@ func TestBindsLoopbackOnly(t *testing.T) {
 	}
 }
 
-// occupyPorts listens on n consecutive loopback ports and returns the
-// first. The listeners close when the test ends.
-func occupyPorts(t *testing.T, n int) int {
-	t.Helper()
-	for attempt := 0; attempt < 100; attempt++ {
-		first := 20000 + rand.IntN(30000)
-		var listeners []net.Listener
-		for port := first; port < first+n; port++ {
-			l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err != nil {
-				break
-			}
-			listeners = append(listeners, l)
-		}
-		if len(listeners) == n {
-			t.Cleanup(func() {
-				for _, l := range listeners {
-					l.Close()
-				}
-			})
-			return first
-		}
-		for _, l := range listeners {
-			l.Close()
-		}
-	}
-	t.Fatalf("found no %d consecutive free ports", n)
-	return 0
-}
-
 func TestPortRangeExhausted(t *testing.T) {
-	first := occupyPorts(t, 3)
+	first := porttest.Occupy(t, 3)
 	_, err := New(Config{PortMin: first, PortMax: first + 2})
 	if err == nil {
 		t.Fatal("New succeeded on a fully occupied range, want an error")

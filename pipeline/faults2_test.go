@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bakeimg/bake/event"
+	"github.com/bakeimg/bake/internal/porttest"
 )
 
 func TestCommunicatorNone(t *testing.T) {
@@ -182,39 +183,9 @@ func TestExportDiskFull(t *testing.T) {
 	}
 }
 
-// occupyPorts listens on n consecutive loopback ports for the rest of the
-// test and returns the first.
-func occupyPorts(t *testing.T, n int) int {
-	t.Helper()
-	for attempt := 0; attempt < 50; attempt++ {
-		first := 20000 + int(time.Now().UnixNano()%20000)
-		var listeners []net.Listener
-		for port := first; port < first+n; port++ {
-			l, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-			if err != nil {
-				break
-			}
-			listeners = append(listeners, l)
-		}
-		if len(listeners) == n {
-			t.Cleanup(func() {
-				for _, l := range listeners {
-					l.Close()
-				}
-			})
-			return first
-		}
-		for _, l := range listeners {
-			l.Close()
-		}
-	}
-	t.Fatalf("found no %d consecutive free loopback ports", n)
-	return 0
-}
-
 func TestHTTPPortsAllInUse(t *testing.T) {
 	fx := newFixture(t, "normal")
-	first := occupyPorts(t, 3)
+	first := porttest.Occupy(t, 3)
 	last := first + 2
 	r := fx.recipe(t, recipeOptions{})
 	r.HTTP.PortMin, r.HTTP.PortMax = first, last
