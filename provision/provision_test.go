@@ -479,7 +479,7 @@ func TestContinues(t *testing.T) {
 
 // The environment counts towards the inline command's length, since the
 // communicator sends it as exports in front of the command.
-func TestShellEnvironmentCountsTowardsInlineLimit(t *testing.T) {
+func TestInlineLimitCountsEnvironment(t *testing.T) {
 	script := []string{"echo " + strings.Repeat("x", maxInlineCommand-500)}
 	tests := []struct {
 		name        string
